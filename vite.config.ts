@@ -1,10 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { defineConfig, type Plugin } from 'vite';
+import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 
 const require = createRequire(import.meta.url);
-const ortDist = join(dirname(require.resolve('onnxruntime-web/package.json')), 'dist');
+// The package exports its runtime .wasm files by name; their folder holds the matching .mjs.
+const ortDist = dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm'));
 // The WebGPU bundle (which also carries the WASM backend) loads this runtime at run time from ort.env.wasm.wasmPaths.
 const ortRuntimeFiles = readdirSync(ortDist).filter((f) => /^ort-wasm-simd-threaded\.asyncify\.(mjs|wasm)$/.test(f));
 
@@ -32,6 +33,9 @@ const port = Number(process.env.PORT ?? 4173);
 
 export default defineConfig({
   plugins: [ortRuntime()],
+  // ORT's "extern wasm" build loads its runtime from ort.env.wasm.wasmPaths (/ort/, served above)
+  // instead of carrying a second copy of the 27 MB .wasm as a hashed asset.
+  resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
   worker: { format: 'es' },
   build: { target: 'es2022', chunkSizeWarningLimit: 2000 },
   // ORT's own bundle resolves its runtime by URL; pre-bundling would move it away from that URL.

@@ -135,12 +135,19 @@ export class LocalClient {
       runtime: 'local',
       backend: model.backend,
       backend_reason: model.backendReason,
+      timings: {
+        denoise_seconds: round3(result.timings.denoise),
+        steps_run: result.timings.stepsRun,
+        seconds_per_step: result.timings.stepsRun ? round3(result.timings.denoise / result.timings.stepsRun) : 0,
+      },
     };
     if (r.safetyChecker) meta.safety_checker_status = `not run: the model ${model.id} has no safety checker`;
     if (result.promptTruncated) meta.prompt_truncated = `the prompt is longer than the text encoder's 77 tokens and was truncated`;
     return meta;
   }
 }
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function defaultToUrl(png: Uint8Array, base64: boolean): string {
   if (base64) {

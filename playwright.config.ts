@@ -1,0 +1,34 @@
+import { defineConfig } from '@playwright/test';
+import { chromiumArgs, findChromium } from './tools/chromium.ts';
+import type { BackendOptions } from './tests/browser/fixtures.ts';
+
+const port = Number(process.env.TEST_PORT ?? 4399);
+const executablePath = findChromium() ?? undefined;
+
+export default defineConfig<BackendOptions>({
+  testDir: 'tests/browser',
+  timeout: 240_000,
+  expect: { timeout: 30_000 },
+  // Two cores: one browser at a time keeps SwiftShader timings sane.
+  workers: 1,
+  fullyParallel: false,
+  reporter: process.env.PW_JSON_OUTPUT ? [['list'], ['json', { outputFile: process.env.PW_JSON_OUTPUT }]] : [['list']],
+  outputDir: 'test-results/browser',
+  use: { baseURL: `http://127.0.0.1:${port}`, trace: 'off', screenshot: 'only-on-failure' },
+  projects: [
+    {
+      name: 'webgpu',
+      use: { expectedBackend: 'webgpu', launchOptions: { executablePath, args: chromiumArgs(true) } },
+    },
+    {
+      name: 'wasm',
+      use: { expectedBackend: 'wasm', launchOptions: { executablePath, args: chromiumArgs(false) } },
+    },
+  ],
+  webServer: {
+    command: `npx vite preview --port ${port} --strictPort`,
+    url: `http://127.0.0.1:${port}/`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+  },
+});
