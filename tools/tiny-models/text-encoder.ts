@@ -1,0 +1,90 @@
+/**
+ * CLIP's text model scaled down: token + position embedding, one pre-LayerNorm transformer layer
+ * (causal self-attention, GELU MLP), final LayerNorm; pooler_output is the final hidden state at
+ * the first <|endoftext|> (CLIP's argmax(input_ids) for a vocabulary whose end token has the
+ * highest id), computed without ArgMax, which is not in our WebGPU op list.
+ */
+import { GraphBuilder } from '../onnx/graph.ts';
+import { attention, gelu, layerNorm, linear3d, shapeSlice, weight } from '../onnx/layers.ts';
+import { DType } from '../onnx/proto.ts';
+import { floatOutput, SEED, TEXT_HEADS, TEXT_HIDDEN, TEXT_LAYERS, type FloatIO } from './common.ts';
+import { MAX_LENGTH } from './tokenizer.ts';
+
+export interface TextEncoderSpec {
+  vocabSize: number;
+  endId: number;
+  io: FloatIO;
+}
+
+export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
+  const D = TEXT_HIDDEN;
+  const b = new GraphBuilder('text_encoder', SEED);
+  const ids = b.input('input_ids', DType.INT32, ['batch', 'sequence']);
+  const seqLen = shapeSlice(b, ids, 1, 2);
+  const seqLen2 = b.op('Concat', [seqLen, seqLen], { axis: 0 });
+
+  let h = b.scope('embeddings', () => {
+    const tok = b.op('Gather', [weight(b, 'token_embedding', [spec.vocabSize, D], 1), ids], { axis: 0 });
+    const posTable = weight(b, 'position_embedding', [MAX_LENGTH, D], 0.5);
+    const pos = b.op('Slice', [posTable, b.int64([0]), seqLen, b.int64([0])]);
+    return b.op('Add', [tok, pos]);
+  });
+
+  // Large negative rather than -inf above the diagonal, like transformers' finfo.min mask: no inf arithmetic.
+  const causal = new Float32Array(MAX_LENGTH * MAX_LENGTH);
+  for (let i = 0; i < MAX_LENGTH; i++) for (let j = i + 1; j < MAX_LENGTH; j++) causal[i * MAX_LENGTH + j] = -1e9;
+  const mask = b.op('Slice', [b.tensor('causal_mask', [MAX_LENGTH, MAX_LENGTH], causal), b.int64([0, 0]), seqLen2, b.int64([0, 1])]);
+
+  for (let layer = 0; layer < TEXT_LAYERS; layer++) {
+    h = b.scope(`encoder/layers.${layer}`, () => {
+      const normed1 = layerNorm(b, 'layer_norm1', h, D);
+      const attn = attention(b, 'self_attn', normed1, normed1, { heads: TEXT_HEADS, dim: D, kvDim: D, qkvBias: true, scoreBias: mask });
+      const h1 = b.op('Add', [h, attn]);
+      const normed2 = layerNorm(b, 'layer_norm2', h1, D);
+      const mlp = b.scope('mlp', () => linear3d(b, 'fc2', gelu(b, linear3d(b, 'fc1', normed2, D, 4 * D)), 4 * D, D));
+      return b.op('Add', [h1, mlp]);
+    });
+  }
+  const last = layerNorm(b, 'final_layer_norm', h, D);
+
+  const pooled = b.scope('pooler', () => {
+    const notEnd = b.op('Cast', [b.op('Sub', [b.op('Cast', [ids], { to: DType.FLOAT }), b.scalar(spec.endId)])], { to: DType.BOOL });
+    const isEnd = b.op('Where', [notEnd, b.scalar(0), b.scalar(1)]);
+    // strictly upper triangular ones: (isEnd · U)[j] counts end tokens before position j
+    const upper = new Float32Array(MAX_LENGTH * MAX_LENGTH);
+    for (let i = 0; i < MAX_LENGTH; i++) for (let j = i + 1; j < MAX_LENGTH; j++) upper[i * MAX_LENGTH + j] = 1;
+    const upperS = b.op('Slice', [b.tensor('strict_upper', [MAX_LENGTH, MAX_LENGTH], upper), b.int64([0, 0]), seqLen2, b.int64([0, 1])]);
+    const endsBefore = b.op('MatMul', [isEnd, upperS]);
+    const first = b.op('Mul', [isEnd, b.op('Where', [b.op('Cast', [endsBefore], { to: DType.BOOL }), b.scalar(0), b.scalar(1)])]);
+    const picked = b.op('MatMul', [b.op('Unsqueeze', [first, b.int64([1])]), last]);
+    return b.op('Reshape', [picked, b.int64([0, D])]);
+  });
+
+  floatOutput(b, 'last_hidden_state', last, ['batch', 'sequence', D], spec.io);
+  floatOutput(b, 'pooler_output', pooled, ['batch', D], spec.io);
+  return b;
+}
+
+export function textEncoderConfig(spec: TextEncoderSpec, startId: number): Record<string, unknown> {
+  return {
+    _name_or_path: 'sd-browser/tiny-sd',
+    architectures: ['CLIPTextModel'],
+    attention_dropout: 0,
+    bos_token_id: startId,
+    eos_token_id: spec.endId,
+    hidden_act: 'gelu',
+    hidden_size: TEXT_HIDDEN,
+    initializer_factor: 1,
+    initializer_range: 0.02,
+    intermediate_size: 4 * TEXT_HIDDEN,
+    layer_norm_eps: 1e-5,
+    max_position_embeddings: MAX_LENGTH,
+    model_type: 'clip_text_model',
+    num_attention_heads: TEXT_HEADS,
+    num_hidden_layers: TEXT_LAYERS,
+    pad_token_id: spec.endId,
+    projection_dim: TEXT_HIDDEN,
+    torch_dtype: spec.io,
+    vocab_size: spec.vocabSize,
+  };
+}
