@@ -1,8 +1,8 @@
 /**
  * A tiny UNet2DConditionModel with the operator kinds of SD's: conv_in, sinusoidal timestep
  * embedding → Linear → SiLU → Linear, resnet blocks (GroupNorm, SiLU, 3×3 conv, time projection),
- * a stride-2 downsample, a transformer block (self- and cross-attention, GEGLU feed-forward) at the
- * downsampled level only, nearest upsampling to the skip's size, skip concat, conv_out.
+ * two stride-2 downsamples, a transformer block (self- and cross-attention, GEGLU feed-forward) at the
+ * quarter-size level only, nearest upsampling to the skip's size, skip concat, conv_out.
  * Weights are seeded; gains are chosen so that out_sample has a standard deviation near 1.
  */
 import { GraphBuilder } from '../onnx/graph.ts';
@@ -96,6 +96,9 @@ export function buildUNet(spec: UNetSpec): GraphBuilder {
   const skip = resnet(b, 'down_blocks.0.resnets.0', h0, tembAct, C, C);
   // stride-2 3×3 conv with padding 1, as diffusers' Downsample2D(use_conv=True, padding=1)
   let h = conv(b, 'down_blocks.0.downsamplers.0.conv', skip, C, C, { stride: 2 });
+  // A second downsample puts attention at 1/4 of the latent size: 256 tokens for 512 px images,
+  // which keeps a step affordable on software WebGPU (SwiftShader) in tests.
+  h = conv(b, 'down_blocks.1.downsamplers.0.conv', h, C, C, { stride: 2 });
   h = resnet(b, 'down_blocks.1.resnets.0', h, tembAct, C, C);
   h = transformer(b, 'down_blocks.1.attentions.0', h, context, C);
   h = b.scope('up_blocks.0.upsamplers.0', () => conv(b, 'conv', resizeNearestLike(b, h, skip), C, C));
