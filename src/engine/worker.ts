@@ -29,6 +29,8 @@ async function outcome<T>(work: () => Promise<T>, failKind: 'model' | 'engine'):
 const api: EngineWorkerApi = {
   async init({ wasmPaths, backend }) {
     ort.env.wasm.wasmPaths = wasmPaths;
+    // ORT warns on every session that shape ops run on the CPU, which is by design; keep real errors.
+    ort.env.logLevel = 'error';
     // Threads need cross-origin isolation; without it ORT would fail to start its pool.
     ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
     const gpu = (navigator as Navigator & { gpu?: GpuLike }).gpu;
