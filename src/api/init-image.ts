@@ -21,7 +21,7 @@ export function sniffImageType(b: Uint8Array): string | null {
   return null;
 }
 
-const RAW_BASE64 = /^[A-Za-z0-9+/\s]+={0,2}$/;
+const RAW_BASE64 = /^[A-Za-z0-9+/\-_\s]+={0,2}$/;
 
 export async function loadInitImage(value: string, fetchFn: typeof fetch, field = 'init_image'): Promise<EncodedImage | ErrorResponse> {
   const what = field.replace(/_/g, ' ');
@@ -30,7 +30,8 @@ export async function loadInitImage(value: string, fetchFn: typeof fetch, field 
     if (url.length < 16 || !RAW_BASE64.test(url)) {
       return fieldError(field, `The ${what} must be an http(s) URL, a data: URL, a blob: URL or base64 image data.`);
     }
-    url = `data:application/octet-stream;base64,${url.replace(/\s/g, '')}`;
+    // URL-safe base64 (-, _) is the same data in another alphabet.
+    url = `data:application/octet-stream;base64,${url.replace(/\s/g, '').replace(/-/g, '+').replace(/_/g, '/')}`;
   }
   let response: Response;
   try {
@@ -40,7 +41,12 @@ export async function loadInitImage(value: string, fetchFn: typeof fetch, field 
     return fieldError(field, `The ${what} could not be fetched (${reason}). Check the URL, your connection, and that the server allows cross-origin requests (CORS).`);
   }
   if (!response.ok) return fieldError(field, `The ${what} could not be fetched: the server answered HTTP ${response.status}.`);
-  const bytes = await response.arrayBuffer();
+  let bytes: ArrayBuffer;
+  try {
+    bytes = await response.arrayBuffer();
+  } catch (e) {
+    return fieldError(field, `The ${what} could not be fetched: the download broke off (${e instanceof Error ? e.message : String(e)}).`);
+  }
   const sniffed = sniffImageType(new Uint8Array(bytes, 0, Math.min(16, bytes.byteLength)));
   const declared = (response.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (!sniffed) {

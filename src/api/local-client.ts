@@ -64,7 +64,7 @@ export class LocalClient {
     const entry = this.options.models.find((m) => m.id === modelId);
     if (!entry) return fieldError('model_id', `The model id "${modelId}" is not available here.`);
     const progress = this.options.onProgress ? this.wrap(this.options.onProgress) : undefined;
-    const outcome = await this.options.engine.loadModel(entry.source, progress);
+    const outcome = await settle(() => this.options.engine.loadModel(entry.source, progress));
     if (!outcome.ok) return errorResponse(`The model ${modelId} could not be loaded: ${outcome.message}`);
     this.loaded = outcome.value;
     return outcome.value;
@@ -83,7 +83,7 @@ export class LocalClient {
     if ('status' in image) return image;
     const seed = r.seed ?? randomSeed();
     const progress = this.options.onProgress ? this.wrap(this.options.onProgress) : undefined;
-    const outcome: WorkerOutcome<GenerationResult> = await this.options.engine.img2img({
+    const outcome = await settle(() => this.options.engine.img2img({
       mode: 'img2img',
       prompt: r.promptUsed,
       negativePrompt: r.negativePrompt,
@@ -97,7 +97,7 @@ export class LocalClient {
       scheduler: r.scheduler,
       schedulerOverrides: r.schedulerOverrides,
       initImage: image,
-    }, progress);
+    }, progress));
     if (!outcome.ok) {
       if (outcome.kind === 'init_image') return fieldError('init_image', `The init image could not be used: ${outcome.message}.`);
       if (outcome.kind === 'cancelled') return errorResponse('The request was cancelled.');
@@ -144,6 +144,15 @@ export class LocalClient {
     if (r.safetyChecker) meta.safety_checker_status = `not run: the model ${model.id} has no safety checker`;
     if (result.promptTruncated) meta.prompt_truncated = `the prompt is longer than the text encoder's 77 tokens and was truncated`;
     return meta;
+  }
+}
+
+/** A worker call that rejected (the worker died, say) becomes an ordinary failed outcome. */
+async function settle<T>(call: () => Promise<WorkerOutcome<T>>): Promise<WorkerOutcome<T>> {
+  try {
+    return await call();
+  } catch (e) {
+    return { ok: false, kind: 'engine', message: e instanceof Error ? e.message : String(e) };
   }
 }
 

@@ -75,7 +75,7 @@ export function requiredText(field: string) {
 
 export function optionalText(field: string) {
   return z.preprocess(
-    blankToUndefined,
+    (v) => blankToUndefined(typeof v === 'string' ? v.trim() : v),
     z.string({ error: `The ${label(field)} must be a string.` }).optional(),
   );
 }
@@ -88,8 +88,8 @@ export function seedField() {
       return n === -1 ? undefined : n;
     },
     numberSchema('seed')
-      .pipe(z.number().int('The seed must be an integer.'))
       .pipe(z.number().min(0, 'The seed must be at least 0.').max(Number.MAX_SAFE_INTEGER, `The seed may not be greater than ${Number.MAX_SAFE_INTEGER}.`))
+      .pipe(z.number().int('The seed must be an integer.'))
       .optional()
       .transform((v) => v ?? null),
   );
@@ -117,14 +117,4 @@ export function trackIdField() {
     blankToUndefined,
     z.union([z.string(), z.number()], { error: 'The track id must be a string or a number.' }).optional().transform((v) => v ?? null),
   );
-}
-
-/** zod issues -> the API's { field: [messages] } map, first message per rule. */
-export function issuesToFieldErrors(issues: readonly z.core.$ZodIssue[]): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const issue of issues) {
-    const field = issue.path.length > 0 ? String(issue.path[0]) : 'request';
-    (out[field] ??= []).includes(issue.message) || out[field].push(issue.message);
-  }
-  return out;
 }

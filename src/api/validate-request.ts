@@ -4,10 +4,10 @@
  */
 import { z } from 'zod';
 import {
-  flagField, integerField, optionalFlagField, issuesToFieldErrors, numberField, optionalText, requiredText, seedField, trackIdField, webhookField,
+  flagField, integerField, optionalFlagField, numberField, optionalText, requiredText, seedField, trackIdField, webhookField,
 } from './request-fields.ts';
 import { errorResponse, type ErrorResponse, type FieldErrors } from './responses.ts';
-import { isSupportedScheduler, SCHEDULER_NAMES } from '../engine/schedulers/index.ts';
+import { createScheduler } from '../engine/schedulers/index.ts';
 
 /** Appended by enhance_prompt: "yes"; fixed so that a seed reproduces the same image. */
 export const ENHANCE_SUFFIX = ', highly detailed, sharp focus, professional photography, 8k';
@@ -67,58 +67,81 @@ export function validateImg2ImgRequest(request: unknown, knownModels: readonly s
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
     return errorResponse('The request must be a JSON object.');
   }
-  const parsed = requestObject.safeParse(request);
-  if (!parsed.success) return errorResponse(issuesToFieldErrors(parsed.error.issues));
-  const r = parsed.data;
+  // Field by field, so that one answer lists every problem, cross-field ones included.
+  const raw = request as Record<string, unknown>;
   const errors: FieldErrors = {};
-  const add = (field: string, message: string) => (errors[field] ??= []).push(message);
+  const add = (field: string, message: string) => (errors[field] ??= []).includes(message) || errors[field].push(message);
+  const values: Record<string, unknown> = {};
+  for (const [field, schema] of Object.entries(requestObject.shape)) {
+    const parsed = (schema as z.ZodType).safeParse(raw[field]);
+    if (parsed.success) values[field] = parsed.data;
+    else for (const issue of parsed.error.issues) add(field, issue.message);
+  }
+  const r = values as Partial<z.output<typeof requestObject>>;
+  const ok = (field: keyof typeof requestObject.shape) => !(field in errors);
 
-  if (r.guidance_scale > 0 && r.guidance_scale < 1) {
+  if (ok('guidance_scale') && r.guidance_scale! > 0 && r.guidance_scale! < 1) {
     add('guidance_scale', 'The guidance scale must be 0 (no guidance) or between 1 and 20.');
   }
-  if (Math.floor(r.num_inference_steps * r.strength) < 1) {
-    const least = Math.ceil((1 / r.num_inference_steps) * 1000) / 1000;
+  if (ok('num_inference_steps') && ok('strength') && Math.floor(r.num_inference_steps! * r.strength!) < 1) {
+    const least = Math.ceil((1 / r.num_inference_steps!) * 1000) / 1000;
     add('strength', `The strength is too low for ${r.num_inference_steps} steps: no denoising step would run (use at least ${least}, or more steps).`);
-  }
-  if (r.scheduler !== undefined && !isSupportedScheduler(r.scheduler)) {
-    const known = (SCHEDULER_NAMES as readonly string[]).includes(r.scheduler);
-    add('scheduler', known
-      ? `The ${r.scheduler} does not sample a Stable Diffusion model's latents and cannot be used here.`
-      : `The selected scheduler is invalid. Use one of: ${SCHEDULER_NAMES.filter(isSupportedScheduler).join(', ')}.`);
   }
   if (r.algorithm_type !== undefined && !(ALGORITHM_TYPES as readonly string[]).includes(r.algorithm_type)) {
     add('algorithm_type', `The algorithm type must be one of: ${ALGORITHM_TYPES.join(', ')}.`);
+  }
+  if (r.scheduler !== undefined) {
+    // The registry's own errors say why a name (unknown, or not for SD) or a modifier is refused.
+    const refusal = (overrides: Record<string, unknown>) => {
+      try {
+        createScheduler(r.scheduler!, overrides);
+        return null;
+      } catch (e) {
+        return e instanceof Error ? e.message : String(e);
+      }
+    };
+    const nameRefused = refusal({});
+    if (nameRefused) add('scheduler', nameRefused);
+    else if (ok('use_karras_sigmas') && ok('algorithm_type')) {
+      const modifierRefused = refusal(schedulerOverrides(r));
+      if (modifierRefused) add(r.algorithm_type !== undefined ? 'algorithm_type' : 'use_karras_sigmas', modifierRefused);
+    }
   }
   if (r.model_id !== undefined && !knownModels.includes(r.model_id)) {
     add('model_id', `The model id "${r.model_id}" is not available here. Available: ${knownModels.join(', ')}.`);
   }
   if (Object.keys(errors).length > 0) return errorResponse(errors);
 
+  const v = r as z.output<typeof requestObject>;
+  return {
+    prompt: v.prompt,
+    promptUsed: v.enhance_prompt ? v.prompt + ENHANCE_SUFFIX : v.prompt,
+    negativePrompt: v.negative_prompt ?? '',
+    initImage: v.init_image,
+    width: v.width - (v.width % 8),
+    height: v.height - (v.height % 8),
+    samples: v.samples,
+    steps: v.num_inference_steps,
+    guidanceScale: v.guidance_scale,
+    strength: v.strength,
+    seed: v.seed,
+    safetyChecker: v.safety_checker,
+    enhancePrompt: v.enhance_prompt,
+    base64: v.base64,
+    webhook: v.webhook,
+    trackId: v.track_id,
+    scheduler: v.scheduler,
+    schedulerOverrides: schedulerOverrides(v),
+    modelId: v.model_id,
+  };
+}
+
+/** The request-level scheduler modifiers that override the model's scheduler config. */
+function schedulerOverrides(r: Partial<z.output<typeof requestObject>>): Record<string, unknown> {
   const overrides: Record<string, unknown> = {};
   if (r.use_karras_sigmas !== undefined) overrides.use_karras_sigmas = r.use_karras_sigmas;
   if (r.algorithm_type !== undefined) overrides.algorithm_type = r.algorithm_type;
-
-  return {
-    prompt: r.prompt,
-    promptUsed: r.enhance_prompt ? r.prompt + ENHANCE_SUFFIX : r.prompt,
-    negativePrompt: r.negative_prompt ?? '',
-    initImage: r.init_image,
-    width: r.width - (r.width % 8),
-    height: r.height - (r.height % 8),
-    samples: r.samples,
-    steps: r.num_inference_steps,
-    guidanceScale: r.guidance_scale,
-    strength: r.strength,
-    seed: r.seed,
-    safetyChecker: r.safety_checker,
-    enhancePrompt: r.enhance_prompt,
-    base64: r.base64,
-    webhook: r.webhook,
-    trackId: r.track_id,
-    scheduler: r.scheduler,
-    schedulerOverrides: overrides,
-    modelId: r.model_id,
-  };
+  return overrides;
 }
 
 export function isErrorResponse(v: unknown): v is ErrorResponse {

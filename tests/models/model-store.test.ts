@@ -19,7 +19,7 @@ function countingFetch(body: Uint8Array) {
   const calls: string[] = [];
   const fn: typeof fetch = async (input) => {
     calls.push(String(input));
-    return new Response(body, { headers: { 'content-length': String(body.byteLength) } });
+    return new Response(body as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(body.byteLength) } });
   };
   return { calls, fn };
 }

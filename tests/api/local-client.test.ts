@@ -1,0 +1,439 @@
+import { encode } from 'fast-png';
+import { describe, expect, it, vi } from 'vitest';
+import { LocalClient, type LocalClientOptions } from '../../src/api/local-client.ts';
+import type { ApiResponse, ErrorResponse, SuccessResponse } from '../../src/api/responses.ts';
+import { ENHANCE_SUFFIX } from '../../src/api/validate-request.ts';
+import type { LoadedModelInfo } from '../../src/engine/engine.ts';
+import type { EngineProgress, GenerationResult } from '../../src/engine/jobs.ts';
+import type { BackendChoice } from '../../src/engine/runtime.ts';
+import type { EngineWorkerApi, WorkerImg2ImgJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
+import type { CatalogueEntry } from '../../src/models/catalogue.ts';
+import type { ModelSource } from '../../src/models/model-source.ts';
+
+const INIT_URL = 'https://raw.githubusercontent.com/CompVis/stable-diffusion/main/data/inpainting_examples/overture-creations-5sI6fQgYIuo.png';
+const INIT_PNG = encode({ width: 2, height: 2, channels: 3, data: new Uint8Array(12).fill(200) });
+
+/** The seed document's example request (API.md). */
+const SEED_EXAMPLE = {
+  key: '', prompt: 'a cat sitting on a bench', negative_prompt: null, init_image: INIT_URL,
+  width: '512', height: '512', samples: '1', num_inference_steps: '30', safety_checker: 'no', enhance_prompt: 'yes',
+  guidance_scale: 7.5, strength: 0.7, seed: null, webhook: null, track_id: null,
+};
+
+const BACKEND: BackendChoice = { backend: 'wasm', reason: 'no WebGPU adapter in tests', shaderF16: false };
+
+function entry(id: string): CatalogueEntry {
+  return { id, name: id, description: `${id} for tests`, source: { id, baseUrl: `https://models.example/${id}/`, files: [] } };
+}
+const MODELS = [entry('tiny-sd'), entry('tiny-sd-analytic')];
+
+/** A distinct small PNG per (seed, sample), so outputs can be told apart. */
+function outputPng(seed: number): Uint8Array {
+  return encode({ width: 1, height: 1, channels: 4, data: new Uint8Array([seed & 255, (seed >>> 8) & 255, 7, 255]) });
+}
+
+interface EngineEvent {
+  what: 'start' | 'end';
+  prompt: string;
+}
+
+/** An EngineWorkerApi that records its calls and answers as told. */
+class FakeEngine implements EngineWorkerApi {
+  readonly loads: ModelSource[] = [];
+  readonly jobs: WorkerImg2ImgJob[] = [];
+  readonly progressSinks: (((p: EngineProgress) => void) | undefined)[] = [];
+  readonly events: EngineEvent[] = [];
+  cancels = 0;
+  /** Per-call answer of loadModel; the default loads the model. */
+  loadOutcome: (source: ModelSource) => WorkerOutcome<LoadedModelInfo> = (source) => ({
+    ok: true,
+    value: { id: source.id, backend: 'wasm', backendReason: 'tests run on wasm', schedulerClass: 'PNDMScheduler', inputTypes: {} },
+  });
+  /** Milliseconds each img2img call takes, by prompt (0 when absent). */
+  delays = new Map<string, number>();
+  /** Per-call answer of img2img; the default renders one PNG per sample. */
+  outcome: (job: WorkerImg2ImgJob) => WorkerOutcome<GenerationResult> = (job) => ({
+    ok: true,
+    value: {
+      images: Array.from({ length: job.samples }, (_, i) => outputPng(job.seed + i)),
+      seeds: Array.from({ length: job.samples }, (_, i) => job.seed + i),
+      width: job.width,
+      height: job.height,
+      scheduler: job.scheduler ?? 'PNDMScheduler',
+      promptTruncated: false,
+      timings: { total: 0.5, denoise: 0.42, stepsRun: 21 },
+    },
+  });
+
+  async init(): Promise<BackendChoice> {
+    return BACKEND;
+  }
+
+  async loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>> {
+    this.loads.push(source);
+    onProgress?.({ phase: 'load', modelId: source.id, message: 'loading' });
+    return this.loadOutcome(source);
+  }
+
+  async img2img(job: WorkerImg2ImgJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>> {
+    this.jobs.push(job);
+    this.progressSinks.push(onProgress);
+    this.events.push({ what: 'start', prompt: job.prompt });
+    onProgress?.({ phase: 'denoise', sample: 0, samples: job.samples, step: 1, totalSteps: job.steps });
+    await new Promise((resolve) => setTimeout(resolve, this.delays.get(job.prompt) ?? 0));
+    this.events.push({ what: 'end', prompt: job.prompt });
+    return this.outcome(job);
+  }
+
+  cancel(): void {
+    this.cancels++;
+  }
+}
+
+/** A fetch that serves INIT_PNG for every URL and records what it was asked for. */
+function imageFetch() {
+  return vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => new Response(INIT_PNG.slice(), { headers: { 'content-type': 'image/png' } }));
+}
+
+function setup(overrides: Partial<LocalClientOptions> = {}) {
+  const engine = new FakeEngine();
+  const fetchFn = imageFetch();
+  const urls: { png: Uint8Array; base64: boolean }[] = [];
+  const toUrl = (png: Uint8Array, base64: boolean) => {
+    urls.push({ png, base64 });
+    return `https://out.example/${urls.length}.png`;
+  };
+  const client = new LocalClient({ engine, backend: BACKEND, models: MODELS, defaultModelId: 'tiny-sd', fetch: fetchFn, toUrl, ...overrides });
+  return { client, engine, fetchFn, urls };
+}
+
+function success(r: ApiResponse): SuccessResponse {
+  if (r.status !== 'success') throw new Error(`expected success, got ${JSON.stringify(r)}`);
+  return r;
+}
+
+function failure(r: ApiResponse): ErrorResponse {
+  if (r.status !== 'error') throw new Error(`expected an error, got ${JSON.stringify(r)}`);
+  return r;
+}
+
+const request = (patch: Record<string, unknown> = {}) => ({ prompt: 'a cat', init_image: INIT_URL, ...patch });
+
+describe('LocalClient.img2img: success', () => {
+  it('runs the seed document example and answers in the API shape', async () => {
+    const { client, engine, fetchFn, urls } = setup();
+    const r = success(await client.img2img(structuredClone(SEED_EXAMPLE)));
+    expect(r.id).toBe(1);
+    expect(typeof r.generationTime).toBe('number');
+    expect(r.generationTime).toBeGreaterThanOrEqual(0);
+    expect(r.output).toEqual(['https://out.example/1.png']);
+    expect(urls).toHaveLength(1);
+    expect(urls[0].base64).toBe(false);
+    expect(urls[0].png).toEqual(outputPng(engine.jobs[0].seed));
+
+    expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd']);
+    expect(fetchFn).toHaveBeenCalledTimes(1);
+    expect(fetchFn.mock.calls[0][0]).toBe(INIT_URL);
+    expect(engine.jobs).toHaveLength(1);
+    const job = engine.jobs[0];
+    expect(job).toMatchObject({
+      mode: 'img2img', prompt: 'a cat sitting on a bench' + ENHANCE_SUFFIX, negativePrompt: '', width: 512, height: 512,
+      samples: 1, steps: 30, guidanceScale: 7.5, strength: 0.7, scheduler: undefined, schedulerOverrides: {},
+    });
+    expect(job.initImage.mimeType).toBe('image/png');
+    expect(new Uint8Array(job.initImage.bytes)).toEqual(INIT_PNG);
+  });
+
+  it('meta carries every field API.md asks for, with the values actually used', async () => {
+    const { client, engine } = setup();
+    const r = success(await client.img2img(structuredClone(SEED_EXAMPLE)));
+    const meta = r.meta;
+    for (const key of ['H', 'W', 'guidance_scale', 'model', 'n_samples', 'negative_prompt', 'prompt', 'seed', 'steps', 'safety_checker', 'vae', 'file_prefix', 'strength', 'init_image']) {
+      expect(meta, key).toHaveProperty(key);
+    }
+    expect(meta).toMatchObject({
+      H: 512, W: 512, guidance_scale: 7.5, model: 'tiny-sd', n_samples: 1, negative_prompt: '',
+      prompt: 'a cat sitting on a bench' + ENHANCE_SUFFIX, steps: 30, safety_checker: 'no', strength: 0.7, init_image: INIT_URL,
+      enhance_prompt: 'yes', base64: 'no', track_id: null, scheduler: 'PNDMScheduler', backend: 'wasm',
+    });
+    expect(meta.vae).toMatch(/tiny-sd/);
+    expect(meta.file_prefix).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(meta.seed).toBe(engine.jobs[0].seed);
+    expect(meta.safety_checker_status).toBeUndefined();
+    expect(meta.prompt_truncated).toBeUndefined();
+  });
+
+  it('seed null gives a random integer seed below 2^32, reported in meta', async () => {
+    const { client, engine } = setup();
+    const seeds: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = success(await client.img2img(request({ seed: null })));
+      const seed = engine.jobs[i].seed;
+      expect(Number.isInteger(seed)).toBe(true);
+      expect(seed).toBeGreaterThanOrEqual(0);
+      expect(seed).toBeLessThan(2 ** 32);
+      expect(r.meta.seed).toBe(seed);
+      seeds.push(seed);
+    }
+    // Four draws from 2^32 values colliding would mean the seed is not random.
+    expect(new Set(seeds).size).toBe(4);
+  });
+
+  it('a given seed and samples are passed to the engine, one output per sample', async () => {
+    const { client, engine, urls } = setup();
+    const r = success(await client.img2img(request({ seed: '1234', samples: '3' })));
+    expect(engine.jobs[0]).toMatchObject({ seed: 1234, samples: 3 });
+    expect(r.meta).toMatchObject({ seed: 1234, n_samples: 3, seeds: [1234, 1235, 1236] });
+    expect(r.output).toEqual(['https://out.example/1.png', 'https://out.example/2.png', 'https://out.example/3.png']);
+    expect(urls.map((u) => u.png)).toEqual([outputPng(1234), outputPng(1235), outputPng(1236)]);
+  });
+
+  it('every normalized field reaches the engine job', async () => {
+    const { client, engine } = setup();
+    success(await client.img2img(request({
+      prompt: ' a dog ', negative_prompt: 'blurry', width: 500, height: '640', num_inference_steps: 20, guidance_scale: '0',
+      strength: '0.5', scheduler: 'EulerDiscreteScheduler', use_karras_sigmas: 'yes', model_id: 'tiny-sd-analytic',
+    })));
+    expect(engine.jobs[0]).toMatchObject({
+      prompt: 'a dog', negativePrompt: 'blurry', width: 496, height: 640, steps: 20, guidanceScale: 0, strength: 0.5,
+      scheduler: 'EulerDiscreteScheduler', schedulerOverrides: { use_karras_sigmas: true },
+    });
+    expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd-analytic']);
+  });
+
+  it('meta.H and meta.W report the size the engine actually produced', async () => {
+    const { client, engine } = setup();
+    const render = engine.outcome;
+    engine.outcome = (job) => {
+      const o = render(job);
+      return o.ok ? { ok: true, value: { ...o.value, width: 488, height: 384 } } : o;
+    };
+    const r = success(await client.img2img(request({ width: 490, height: 384 })));
+    expect(r.meta).toMatchObject({ W: 488, H: 384 });
+  });
+
+  it('ids increase by one per accepted request: 1, 2, 3', async () => {
+    const { client } = setup();
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push(success(await client.img2img(request())).id);
+    expect(ids).toEqual([1, 2, 3]);
+  });
+
+  it('base64 "yes" with the default toUrl gives data:image/png;base64 URLs of the engine PNGs', async () => {
+    const { client, engine } = setup({ toUrl: undefined });
+    const r = success(await client.img2img(request({ base64: 'yes', samples: 2 })));
+    expect(r.output).toHaveLength(2);
+    r.output.forEach((url, i) => {
+      expect(url.startsWith('data:image/png;base64,')).toBe(true);
+      const decoded = new Uint8Array(Buffer.from(url.slice('data:image/png;base64,'.length), 'base64'));
+      expect(decoded).toEqual(outputPng(engine.jobs[0].seed + i));
+    });
+    expect(r.meta.base64).toBe('yes');
+  });
+
+  it('base64 "no" with the default toUrl gives blob: URLs', async () => {
+    const { client } = setup({ toUrl: undefined });
+    const r = success(await client.img2img(request()));
+    expect(r.output).toHaveLength(1);
+    expect(r.output[0]).toMatch(/^blob:/);
+    URL.revokeObjectURL(r.output[0]);
+  });
+
+  it('the enhanced prompt is what runs and what meta reports', async () => {
+    const { client, engine } = setup();
+    const r = success(await client.img2img(request({ enhance_prompt: true })));
+    expect(engine.jobs[0].prompt).toBe('a cat' + ENHANCE_SUFFIX);
+    expect(r.meta.prompt).toBe('a cat' + ENHANCE_SUFFIX);
+  });
+
+  it('track_id is echoed and a truncated prompt is reported', async () => {
+    const { client, engine } = setup();
+    const render = engine.outcome;
+    engine.outcome = (job) => {
+      const o = render(job);
+      return o.ok ? { ok: true, value: { ...o.value, promptTruncated: true } } : o;
+    };
+    const r = success(await client.img2img(request({ track_id: 'abc' })));
+    expect(r.meta.track_id).toBe('abc');
+    expect(r.meta.prompt_truncated).toMatch(/truncated/);
+  });
+
+  it('safety_checker "yes" on a model without one: meta says "no" and why', async () => {
+    const { client } = setup();
+    const r = success(await client.img2img(request({ safety_checker: 'yes' })));
+    expect(r.meta.safety_checker).toBe('no');
+    expect(r.meta.safety_checker_status).toMatch(/not run/);
+    expect(r.meta.safety_checker_status).toMatch(/tiny-sd/);
+  });
+});
+
+describe('LocalClient.img2img: errors', () => {
+  it('a bad request is answered at once and never reaches the engine or the network', async () => {
+    const { client, engine, fetchFn } = setup();
+    const r = failure(await client.img2img(request({ width: '4096', samples: 0 })));
+    expect(r.message).toEqual({ width: ['The width may not be greater than 1024.'], samples: ['The samples must be at least 1.'] });
+    expect(failure(await client.img2img(null)).message).toMatch(/JSON object/);
+    expect(failure(await client.img2img(request({ model_id: 'nope' }))).message).toHaveProperty('model_id');
+    expect(engine.loads).toEqual([]);
+    expect(engine.jobs).toEqual([]);
+    expect(fetchFn).not.toHaveBeenCalled();
+  });
+
+  it('bad requests do not use up ids', async () => {
+    const { client } = setup();
+    failure(await client.img2img({ prompt: '' }));
+    expect(success(await client.img2img(request())).id).toBe(1);
+  });
+
+  it('an init image that cannot be fetched is an init_image field error and the engine does not run', async () => {
+    const fetchFn = vi.fn(async () => new Response('Not Found', { status: 404 }));
+    const { client, engine } = setup({ fetch: fetchFn });
+    const r = failure(await client.img2img(request()));
+    expect(r.message).toHaveProperty('init_image');
+    expect((r.message as Record<string, string[]>).init_image[0]).toMatch(/HTTP 404/);
+    expect(engine.jobs).toEqual([]);
+  });
+
+  it('engine outcome kind init_image -> field error on init_image with the reason', async () => {
+    const { client, engine } = setup();
+    engine.outcome = () => ({ ok: false, kind: 'init_image', message: 'the image could not be decoded' });
+    const r = failure(await client.img2img(request()));
+    expect(Object.keys(r.message)).toEqual(['init_image']);
+    expect((r.message as Record<string, string[]>).init_image[0]).toMatch(/could not be decoded/);
+  });
+
+  it('engine outcome kind cancelled -> an error saying so', async () => {
+    const { client, engine } = setup();
+    engine.outcome = () => ({ ok: false, kind: 'cancelled', message: 'cancelled' });
+    const r = failure(await client.img2img(request()));
+    expect(typeof r.message).toBe('string');
+    expect(r.message).toMatch(/cancelled/);
+  });
+
+  it.each(['engine', 'model'] as const)('engine outcome kind %s -> an error with the message', async (kind) => {
+    const { client, engine } = setup();
+    engine.outcome = () => ({ ok: false, kind, message: 'out of memory' });
+    const r = failure(await client.img2img(request()));
+    expect(r.message).toMatch(/out of memory/);
+  });
+
+  it('a model that fails to load is an error; the engine does not run; the next request tries again', async () => {
+    const { client, engine } = setup();
+    engine.loadOutcome = () => ({ ok: false, kind: 'model', message: 'unet/model.onnx: HTTP 404' });
+    const r = failure(await client.img2img(request()));
+    expect(typeof r.message).toBe('string');
+    expect(r.message).toMatch(/tiny-sd/);
+    expect(r.message).toMatch(/HTTP 404/);
+    expect(engine.jobs).toEqual([]);
+
+    engine.loadOutcome = new FakeEngine().loadOutcome;
+    success(await client.img2img(request()));
+    expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd', 'tiny-sd']);
+  });
+
+  it('an engine call that rejects (e.g. the worker died) does not stall the queue', async () => {
+    const { client, engine } = setup();
+    const real = engine.img2img.bind(engine);
+    let first = true;
+    engine.img2img = async (job, onProgress) => {
+      if (first) {
+        first = false;
+        throw new Error('worker terminated');
+      }
+      return real(job, onProgress);
+    };
+    const p1 = client.img2img(request({ prompt: 'first' }));
+    const p2 = client.img2img(request({ prompt: 'second' }));
+    // Whether the first answers with an error or rejects, the second must still run.
+    await p1.then(
+      (r) => expect(r.status).toBe('error'),
+      (e: unknown) => expect(String(e)).toMatch(/worker terminated/),
+    );
+    expect(success(await p2).id).toBe(2);
+  });
+});
+
+describe('LocalClient: queue, models, progress, cancel', () => {
+  it('runs requests one at a time in arrival order, even when earlier ones are slower', async () => {
+    const { client, engine } = setup();
+    engine.delays = new Map([['r1', 40], ['r2', 5], ['r3', 20], ['r4', 0]]);
+    const responses = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((prompt) => client.img2img(request({ prompt }))));
+    expect(engine.events).toEqual(['r1', 'r2', 'r3', 'r4'].flatMap((prompt) => [{ what: 'start', prompt }, { what: 'end', prompt }]));
+    expect(responses.map((r) => success(r).id)).toEqual([1, 2, 3, 4]);
+    expect(responses.map((r) => success(r).meta.prompt)).toEqual(['r1', 'r2', 'r3', 'r4']);
+  });
+
+  it('a failing request in the middle does not break the order or the queue', async () => {
+    const { client, engine } = setup();
+    engine.delays = new Map([['a', 15]]);
+    const render = engine.outcome;
+    engine.outcome = (job) => (job.prompt === 'b' ? { ok: false, kind: 'engine', message: 'boom' } : render(job));
+    const [a, b, bad, c] = await Promise.all([
+      client.img2img(request({ prompt: 'a' })),
+      client.img2img(request({ prompt: 'b' })),
+      client.img2img(request({ prompt: 'c', width: 9999 })),
+      client.img2img(request({ prompt: 'c' })),
+    ]);
+    expect(success(a).id).toBe(1);
+    expect(failure(b).message).toMatch(/boom/);
+    expect(failure(bad).message).toHaveProperty('width');
+    expect(success(c).id).toBe(3);
+    expect(engine.events.map((e) => `${e.what} ${e.prompt}`)).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+  });
+
+  it('loads the model once, switches when a request names another, and meta.model follows', async () => {
+    const { client, engine } = setup();
+    success(await client.img2img(request()));
+    success(await client.img2img(request()));
+    expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd']);
+    const r = success(await client.img2img(request({ model_id: 'tiny-sd-analytic' })));
+    expect(r.meta.model).toBe('tiny-sd-analytic');
+    expect(engine.loads).toEqual([MODELS[0].source, MODELS[1].source]);
+    expect(client.modelInfo?.id).toBe('tiny-sd-analytic');
+  });
+
+  it('prepare() loads the default model ahead of the first request', async () => {
+    const { client, engine } = setup();
+    expect(client.modelInfo).toBeNull();
+    const info = await client.prepare();
+    expect(info).toMatchObject({ id: 'tiny-sd', backend: 'wasm' });
+    expect(client.modelInfo?.id).toBe('tiny-sd');
+    success(await client.img2img(request()));
+    expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd']);
+  });
+
+  it('prepare() of a model that fails to load is an error response', async () => {
+    const { client, engine } = setup();
+    engine.loadOutcome = () => ({ ok: false, kind: 'model', message: 'bad checksum' });
+    const r = await client.prepare();
+    expect(r).toMatchObject({ status: 'error' });
+    expect((r as ErrorResponse).message).toMatch(/bad checksum/);
+    expect(client.modelInfo).toBeNull();
+  });
+
+  it('progress reaches onProgress through the proxy wrapper', async () => {
+    const seen: EngineProgress[] = [];
+    const wrapped: unknown[] = [];
+    const proxy = <T extends (...args: never[]) => unknown>(fn: T): T => {
+      wrapped.push(fn);
+      return fn;
+    };
+    const { client, engine } = setup({ onProgress: (p) => seen.push(p), proxy });
+    success(await client.img2img(request()));
+    expect(wrapped.length).toBeGreaterThanOrEqual(1);
+    expect(engine.progressSinks[0]).toBeTypeOf('function');
+    expect(seen.map((p) => p.phase)).toEqual(['load', 'denoise']);
+  });
+
+  it('without onProgress the engine gets no progress callback', async () => {
+    const { client, engine } = setup();
+    success(await client.img2img(request()));
+    expect(engine.progressSinks).toEqual([undefined]);
+  });
+
+  it('cancel() asks the engine to stop the running job', () => {
+    const { client, engine } = setup();
+    client.cancel();
+    expect(engine.cancels).toBe(1);
+  });
+});
