@@ -26,7 +26,12 @@ let ok = true;
 
 ok = step('Tiny models', 'npx', ['tsx', 'tools/generate-tiny-models.ts']) && ok;
 ok = step('Type check', 'npx', ['tsc', '--noEmit']) && ok;
-ok = step('Unit tests', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${unitJson}`]) && ok;
+// onnxruntime-node's WebGPU provider finds SwiftShader's Vulkan driver through these (Chromium ships it).
+const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const gpuEnv: Record<string, string> = existsSync(swiftshader)
+  ? { VK_ICD_FILENAMES: swiftshader, LD_LIBRARY_PATH: ['/usr/lib/chromium', process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') }
+  : {};
+ok = step('Unit tests', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${unitJson}`], gpuEnv) && ok;
 if (existsSync(unitJson)) {
   const u = JSON.parse(readFileSync(unitJson, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
   counts.passed += u.numPassedTests;
