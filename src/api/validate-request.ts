@@ -8,6 +8,7 @@ import {
 } from './request-fields.ts';
 import { errorResponse, type ErrorResponse, type FieldErrors } from './responses.ts';
 import { createScheduler } from '../engine/schedulers/index.ts';
+import { resolveSchedulerAlias } from './scheduler-aliases.ts';
 
 /** Appended by enhance_prompt: "yes"; fixed so that a seed reproduces the same image. */
 export const ENHANCE_SUFFIX = ', highly detailed, sharp focus, professional photography, 8k';
@@ -78,6 +79,13 @@ export function validateImg2ImgRequest(request: unknown, knownModels: readonly s
     else for (const issue of parsed.error.issues) add(field, issue.message);
   }
   const r = values as Partial<z.output<typeof requestObject>>;
+  const alias = r.scheduler !== undefined ? resolveSchedulerAlias(r.scheduler) : null;
+  if (alias) {
+    // The request's own modifiers win over what the sampler name implies.
+    r.scheduler = alias.scheduler;
+    r.use_karras_sigmas ??= alias.use_karras_sigmas;
+    r.algorithm_type ??= alias.algorithm_type;
+  }
   const ok = (field: keyof typeof requestObject.shape) => !(field in errors);
 
   if (ok('guidance_scale') && r.guidance_scale! > 0 && r.guidance_scale! < 1) {

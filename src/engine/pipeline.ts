@@ -134,6 +134,8 @@ export async function denoise(
     latents = scheduler.step(noisePred, t, latents, rng).prevSample;
     await hooks.onStep?.({ step: i + 1, totalSteps: timesteps.length, timestep: t });
   }
+  // A NaN would decode to a black image; say what went wrong instead.
+  if (!latents.every(Number.isFinite)) throw new Error(`${scheduler.name} produced non-finite latents`);
   return latents;
 }
 

@@ -120,10 +120,12 @@ export class ModelSession {
         return new Tensor('float32', t.data instanceof Float32Array ? t.data : Float32Array.from(t.data), t.dims);
       case 'float16':
         return new Tensor('float16', float32ToFloat16(t.data), t.dims);
+      // Fractional timesteps (Karras sigmas, linspace spacing) truncate, as numpy's astype in
+      // diffusers' ONNX pipeline does.
       case 'int64':
-        return new Tensor('int64', BigInt64Array.from(t.data, (v) => BigInt(Math.round(v))), t.dims);
+        return new Tensor('int64', BigInt64Array.from(t.data, (v) => BigInt(Math.trunc(v))), t.dims);
       case 'int32':
-        return new Tensor('int32', t.data instanceof Int32Array ? t.data : Int32Array.from(t.data, Math.round), t.dims);
+        return new Tensor('int32', t.data instanceof Int32Array ? t.data : Int32Array.from(t.data, Math.trunc), t.dims);
       default:
         throw new Error(`${this.label}: input dtype ${type} is not supported`);
     }

@@ -306,3 +306,24 @@ describe('isErrorResponse', () => {
     expect(isErrorResponse('error')).toBe(false);
   });
 });
+
+describe('AUTOMATIC1111 sampler names', () => {
+  it.each([
+    ['Euler a', 'EulerAncestralDiscreteScheduler', {}],
+    ['DPM++ 2M Karras', 'DPMSolverMultistepScheduler', { use_karras_sigmas: true, algorithm_type: 'dpmsolver++' }],
+    ['dpm2 a', 'KDPM2AncestralDiscreteScheduler', {}],
+    ['DPM++ SDE', 'DPMSolverSinglestepScheduler', {}],
+    ['DPM++ 2M SDE Karras', 'DPMSolverMultistepScheduler', { use_karras_sigmas: true, algorithm_type: 'sde-dpmsolver++' }],
+    ['LMS Karras', 'LMSDiscreteScheduler', { use_karras_sigmas: true }],
+    [' PLMS ', 'PNDMScheduler', {}],
+  ])('%s runs as %s', (name, scheduler, overrides) => {
+    const r = validateImg2ImgRequest({ ...BASE, scheduler: name }, MODELS) as NormalizedRequest;
+    expect(r.scheduler).toBe(scheduler);
+    expect(r.schedulerOverrides).toEqual(overrides);
+  });
+
+  it('an explicit modifier wins over the one the name implies', () => {
+    const r = validateImg2ImgRequest({ ...BASE, scheduler: 'DPM++ 2M Karras', use_karras_sigmas: 'no' }, MODELS) as NormalizedRequest;
+    expect(r.schedulerOverrides.use_karras_sigmas).toBe(false);
+  });
+});

@@ -128,6 +128,23 @@ describe('DDPMScheduler (test_scheduler_ddpm.py: 1000 steps, no set_timesteps)',
 });
 
 describe('IPNDMScheduler (test_scheduler_ipndm.py)', () => {
+  it('adds noise in its own parameterisation at the begin index, which one exact step inverts', () => {
+    const s = new IPNDMScheduler({ num_train_timesteps: 1000 });
+    s.setTimesteps(10);
+    s.setBeginIndex(9); // the last step goes to t = 0, where alpha = 1 and sigma = 0
+    const x0 = Float32Array.from([0.5, -1, 2]);
+    const noise = Float32Array.from([1, 0.25, -0.5]);
+    const noisy = s.addNoise(x0, noise, s.timesteps[9]);
+    const angle = (s.timesteps[9] * Math.PI) / 2;
+    noisy.forEach((v, k) => expect(v).toBeCloseTo(Math.cos(angle) * x0[k] + Math.sin(angle) * noise[k], 6));
+    // IPNDM combines sigma * x + alpha * output into its noise direction; a model whose output makes
+    // that direction the true noise takes a first-order step straight to x0.
+    const [alpha, sigma] = [Math.cos(angle), Math.sin(angle)];
+    const output = noise.map((n, k) => (n - sigma * noisy[k]) / alpha);
+    const out = s.step(output, s.timesteps[9], noisy).prevSample;
+    out.forEach((v, k) => expect(v).toBeCloseTo(x0[k], 5));
+  });
+
   it('timesteps in (0, 1]', () => {
     const s = new IPNDMScheduler({ num_train_timesteps: 1000 });
     s.setTimesteps(10);

@@ -84,8 +84,19 @@ export class IPNDMScheduler implements Scheduler {
     return { prevSample: prev };
   }
 
-  addNoise(): Float32Array {
-    throw new SchedulerConfigError('IPNDMScheduler cannot add noise to an image (no img2img or inpainting with it)');
+  /**
+   * diffusers' IPNDM has no add_noise. Ours uses the scheduler's own parameterisation, the one its
+   * step inverts (x = alpha * x0 + sigma * eps with alpha = cos, sigma = sin of t * pi / 2), at the
+   * begin index, so that img2img and inpainting can start from a noised image.
+   */
+  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
+    if (this.numInferenceSteps === null) throw new SchedulerConfigError('IPNDMScheduler: call setTimesteps before addNoise');
+    const i = this.beginIndex ?? indexForTimestep(this.timesteps, t);
+    const alpha = this.alphas[i];
+    const sigma = this.betas[i];
+    const out = new Float32Array(original.length);
+    for (let k = 0; k < out.length; k++) out[k] = f32(alpha * original[k]) + f32(sigma * noise[k]);
+    return out;
   }
 
   setBeginIndex(i: number): void {
