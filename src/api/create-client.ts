@@ -1,56 +1,128 @@
 /**
- * createClient(): the library's entry point. Starts the engine worker, reads the model catalogue,
- * picks the backend, and returns a client whose calls take and return the hosted API's objects.
+ * createClient(): the library's entry point. The same hosted-API calls run on the local engine
+ * (a Web Worker), on the hosted service (remote, needs a key), or "auto": locally when a backend
+ * and the model are available here, remotely when not, or when the GPU fails mid-run.
  */
 import { proxy, startEngineWorker } from './engine-worker.ts';
-import { LocalClient } from './local-client.ts';
-import type { ApiResponse } from './responses.ts';
+import { isDeviceFailure, LocalClient } from './local-client.ts';
+import { DEFAULT_ENDPOINT, RemoteClient } from './remote-client.ts';
+import {
+  errorResponse, type ErrorResponse, type FetchResponse, type GenerationResponse, type SystemLoadResponse,
+} from './responses.ts';
+import type { Endpoint } from './validate-request.ts';
 import type { BackendChoice, BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import type { EngineWorkerApi } from '../engine/worker-api.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import { DEFAULT_MODEL_ID, loadGeneratedCatalogue, type CatalogueEntry } from '../models/catalogue.ts';
 
+export type ClientMode = 'local' | 'remote' | 'auto';
+
 export interface ClientOptions {
+  mode?: ClientMode;
+  /** The hosted API's key: remote mode, and auto mode's fallback. Never logged, never put in a URL. */
+  key?: string;
+  /** The hosted API's base URL. */
+  endpoint?: string;
   /** Model used when a request names none. */
   modelId?: string;
   /** auto: WebGPU when an adapter exists, WASM otherwise. */
   backend?: BackendPreference;
+  /** In auto mode, whether a WASM-only machine runs locally (slow for real models) rather than remotely. */
+  allowWasm?: boolean;
   /** Base URL of the app's static files (where models/ and ort/ are served). */
   assetsBaseUrl?: string;
-  onProgress?: (p: EngineProgress) => void;
+  onProgress?: (p: EngineProgress & { id: number | null }) => void;
 }
 
 export interface Client {
-  img2img(request: unknown): Promise<ApiResponse>;
-  cancel(): void;
-  readonly backend: BackendChoice;
+  text2img(request: unknown): Promise<GenerationResponse>;
+  img2img(request: unknown): Promise<GenerationResponse>;
+  inpaint(request: unknown): Promise<GenerationResponse>;
+  fetch(id: number | string): Promise<FetchResponse>;
+  systemLoad(): Promise<SystemLoadResponse | ErrorResponse>;
+  /** Cancels a queued or running local request (the running one without an id). */
+  cancel(id?: number): boolean;
+  readonly mode: ClientMode;
+  /** The local backend and why; null in remote mode, where no engine starts. */
+  readonly backend: BackendChoice | null;
   readonly models: CatalogueEntry[];
   readonly defaultModelId: string;
-  /** Loads the default model now rather than on the first request. */
-  prepare(): Promise<ApiResponse | LoadedModelInfo>;
+  /** Loads the default model now rather than on the first request (local and auto modes). */
+  prepare(): Promise<GenerationResponse | LoadedModelInfo | null>;
+}
+
+/** Where a request goes in auto mode, and why when it leaves the device. */
+export function autoRoute(
+  backend: BackendChoice,
+  allowWasm: boolean,
+  localModels: readonly string[],
+  request: unknown,
+): { local: true } | { local: false; reason: string } {
+  if (backend.backend === 'wasm' && !allowWasm) return { local: false, reason: `no local GPU backend: ${backend.reason}` };
+  const modelId = typeof request === 'object' && request !== null ? (request as { model_id?: unknown }).model_id : undefined;
+  if (typeof modelId === 'string' && modelId.trim() !== '' && !localModels.includes(modelId.trim())) {
+    return { local: false, reason: `the model ${modelId} is not available on this device` };
+  }
+  return { local: true };
 }
 
 export async function createClient(options: ClientOptions = {}): Promise<Client> {
+  const mode = options.mode ?? 'auto';
+  const key = options.key ?? '';
+  const remote = new RemoteClient({ endpoint: options.endpoint ?? DEFAULT_ENDPOINT, key });
   const base = options.assetsBaseUrl ?? new URL(import.meta.env.BASE_URL, location.href).href;
-  const models = await loadGeneratedCatalogue(new URL('models/models.json', base).href, fetch);
-  const { api } = startEngineWorker();
-  const backend = await api.init({ wasmPaths: new URL('ort/', base).href, backend: options.backend ?? 'auto' });
   const defaultModelId = options.modelId ?? DEFAULT_MODEL_ID;
-  const local = new LocalClient({
-    engine: api as unknown as EngineWorkerApi, // comlink's Remote<T> has T's async methods
-    backend,
-    models,
-    defaultModelId,
-    proxy,
-    onProgress: options.onProgress,
-  });
+  let local: LocalClient | null = null;
+  let backend: BackendChoice | null = null;
+  let models: CatalogueEntry[] = [];
+  if (mode !== 'remote') {
+    models = await loadGeneratedCatalogue(new URL('models/models.json', base).href, fetch);
+    const { api } = startEngineWorker();
+    backend = await api.init({ wasmPaths: new URL('ort/', base).href, backend: options.backend ?? 'auto' });
+    local = new LocalClient({
+      engine: api as unknown as EngineWorkerApi, // comlink's Remote<T> has T's async methods
+      backend,
+      models,
+      defaultModelId,
+      proxy,
+      onProgress: options.onProgress,
+    });
+  }
+  const remoteIds = new Set<string>();
+  const localIds = models.map((m) => m.id);
+
+  const viaRemote = async (endpoint: Endpoint, request: unknown, reason?: string): Promise<GenerationResponse> => {
+    const response = await remote[endpoint](request);
+    if ('id' in response && response.id !== undefined) remoteIds.add(String(response.id));
+    if (reason && response.status === 'success') response.meta = { ...response.meta, fallback_reason: reason };
+    return response;
+  };
+
+  const generate = async (endpoint: Endpoint, request: unknown): Promise<GenerationResponse> => {
+    if (!local) return viaRemote(endpoint, request);
+    if (mode === 'local') return local[endpoint](request);
+    const route = autoRoute(backend!, options.allowWasm ?? true, localIds, request);
+    if (!route.local) {
+      if (key) return viaRemote(endpoint, request, route.reason);
+      return errorResponse(`This request cannot run here (${route.reason}) and no API key is set for the hosted API.`);
+    }
+    const response = await local[endpoint](request);
+    if (isDeviceFailure(response) && key) return viaRemote(endpoint, request, `the local run failed: ${String((response as ErrorResponse).message)}`);
+    return response;
+  };
+
   return {
-    img2img: (r) => local.img2img(r),
-    cancel: () => local.cancel(),
+    text2img: (r) => generate('text2img', r),
+    img2img: (r) => generate('img2img', r),
+    inpaint: (r) => generate('inpaint', r),
+    fetch: (id) => (!local || remoteIds.has(String(id)) ? remote.fetch(id) : local.fetch(id)),
+    systemLoad: async () => (local ? local.systemLoad() : remote.systemLoad()),
+    cancel: (id) => local?.cancel(id) ?? false,
+    mode,
     backend,
     models,
     defaultModelId,
-    prepare: () => local.prepare(defaultModelId),
+    prepare: async () => (local ? local.prepare(defaultModelId) : null),
   };
 }

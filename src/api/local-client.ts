@@ -1,14 +1,21 @@
 /**
- * The local backend: the hosted API's calls answered by the engine worker. Requests are
- * validated here, run one at a time, and answered with the API's own response objects.
+ * The local backend: the hosted API's calls answered by the engine worker. Requests are validated
+ * here, queued (one runs at a time, in arrival order), answered with the API's own response
+ * objects, kept in IndexedDB history for fetch(id), and reported to their webhook.
  */
+import { HistoryStore, toResponse } from './history-store.ts';
 import { loadInitImage } from './init-image.ts';
-import { errorResponse, fieldError, successResponse, type ApiResponse } from './responses.ts';
-import { isErrorResponse, validateImg2ImgRequest, type NormalizedRequest } from './validate-request.ts';
+import { JobCancelledError, JobQueue } from './job-queue.ts';
+import {
+  errorResponse, fieldError, processingResponse, successResponse,
+  type ApiResponse, type ErrorResponse, type FailedResponse, type FetchResponse, type GenerationResponse, type ProcessingResponse, type SuccessResponse, type SystemLoadResponse,
+} from './responses.ts';
+import { isErrorResponse, validateRequest, type Endpoint, type NormalizedRequest } from './validate-request.ts';
+import { postWebhook, webhookPayload } from './webhook.ts';
 import { randomSeed } from '../engine/random.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { EngineProgress, GenerationResult } from '../engine/jobs.ts';
-import type { EngineWorkerApi, WorkerOutcome } from '../engine/worker-api.ts';
+import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from '../engine/worker-api.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
 
@@ -20,17 +27,47 @@ export interface LocalClientOptions {
   fetch?: typeof fetch;
   /** Wraps a callback so it can cross to the worker (Comlink.proxy there; identity in-process). */
   proxy?: <T extends (...args: never[]) => unknown>(fn: T) => T;
-  onProgress?: (p: EngineProgress) => void;
+  /** Progress of model loads (id null) and of the running request. */
+  onProgress?: (p: EngineProgress & { id: number | null }) => void;
   /** Turns PNG bytes into the output URL (blob: URL by default; data: URL when base64 was asked). */
   toUrl?: (png: Uint8Array, base64: boolean) => string;
+  /** Finished results for fetch(id) across reloads; by default IndexedDB where there is one, else none. */
+  history?: HistoryStore | null;
+  /** Delivery of webhooks (tests inject a recorder). */
+  postWebhook?: typeof postWebhook;
+}
+
+/** Responses that failed because the GPU was lost or out of memory: auto mode may retry them remotely. */
+const deviceFailures = new WeakSet<object>();
+export function isDeviceFailure(response: unknown): boolean {
+  return typeof response === 'object' && response !== null && deviceFailures.has(response);
+}
+
+interface JobOutput {
+  response: SuccessResponse | ErrorResponse;
+  pngs: Uint8Array[];
 }
 
 export class LocalClient {
-  private queue: Promise<unknown> = Promise.resolve();
-  private nextId = 1;
+  private engineChain: Promise<unknown> = Promise.resolve();
+  private counter = 1;
   private loaded: LoadedModelInfo | null = null;
+  private readonly jobs = new JobQueue();
+  private readonly history: HistoryStore | null;
+  private readonly requests = new Map<number, NormalizedRequest>();
+  private readonly urlCache = new Map<number, FetchResponse>();
+  private runningId: number | null = null;
+  private readonly progress: ((p: EngineProgress) => void) | undefined;
 
-  constructor(private readonly options: LocalClientOptions) {}
+  constructor(private readonly options: LocalClientOptions) {
+    this.history = options.history !== undefined ? options.history : typeof indexedDB !== 'undefined' ? new HistoryStore() : null;
+    // One callback for the worker's whole life; it tags progress with the running job's id.
+    this.progress = this.wrap((p: EngineProgress) => {
+      const id = this.runningId;
+      if (id !== null && p.phase === 'denoise') this.jobs.reportProgress(id, (p.sample - 1) * p.totalSteps + p.step);
+      options.onProgress?.({ ...p, id });
+    });
+  }
 
   get modelInfo(): LoadedModelInfo | null {
     return this.loaded;
@@ -38,24 +75,89 @@ export class LocalClient {
 
   /** Loads a model ahead of the first request (the page does this on start). */
   async prepare(modelId = this.options.defaultModelId): Promise<ApiResponse | LoadedModelInfo> {
-    return this.serial(() => this.ensureModel(modelId));
+    return this.withEngine(() => this.ensureModel(modelId));
   }
 
-  img2img(request: unknown): Promise<ApiResponse> {
-    const ids = this.options.models.map((m) => m.id);
-    const normalized = validateImg2ImgRequest(request, ids);
-    if (isErrorResponse(normalized)) return Promise.resolve(normalized);
-    const id = this.nextId++;
-    return this.serial(() => this.runImg2Img(id, normalized));
+  text2img(request: unknown): Promise<GenerationResponse> {
+    return this.submit('text2img', request);
   }
 
-  cancel(): void {
-    void this.options.engine.cancel();
+  img2img(request: unknown): Promise<GenerationResponse> {
+    return this.submit('img2img', request);
   }
 
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
+  inpaint(request: unknown): Promise<GenerationResponse> {
+    return this.submit('inpaint', request);
+  }
+
+  /** A request's state: processing while queued or running, then its stored result (or failed). */
+  async fetch(id: unknown): Promise<FetchResponse> {
+    const n = typeof id === 'string' && /^\d+$/.test(id.trim()) ? Number(id) : id;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return fieldError('id', 'The id must be a positive integer.');
+    const status = this.jobs.status(n);
+    if (status === 'queued' || status === 'running') return this.processing(n);
+    const cached = this.urlCache.get(n);
+    if (cached) return cached;
+    const record = await this.history?.load(n);
+    if (!record) return errorResponse(`No request with id ${n} was found.`);
+    const toUrl = this.options.toUrl ?? defaultToUrl;
+    const base64 = record.response.meta?.base64 === 'yes';
+    const response = toResponse(record, (png) => toUrl(png, base64));
+    this.urlCache.set(n, response);
+    return response;
+  }
+
+  systemLoad(): SystemLoadResponse {
+    return { status: 'ok', queue_num: this.jobs.queueNum, queue_time: Math.round(this.jobs.queueTime()) };
+  }
+
+  /** Cancels a queued or running request (the running one when no id is given); true if one was. */
+  cancel(id?: number): boolean {
+    const target = id ?? this.runningId;
+    if (target === null || target === undefined) return false;
+    const cancelled = this.jobs.cancel(target);
+    if (cancelled && target === this.runningId) void this.options.engine.cancel();
+    return cancelled;
+  }
+
+  private async submit(endpoint: Endpoint, request: unknown): Promise<GenerationResponse> {
+    const r = validateRequest(endpoint, request, this.options.models.map((m) => m.id));
+    if (isErrorResponse(r)) return r;
+    const id = this.history ? await this.history.nextId() : this.counter++;
+    this.requests.set(id, r);
+    const steps = (r.mode === 'text2img' ? r.steps : Math.floor(r.steps * r.strength)) * r.samples;
+    const done = this.jobs
+      .enqueue(id, steps, () => this.withEngine(() => this.run(id, r)))
+      .catch((e: unknown): JobOutput => ({
+        response: errorResponse(e instanceof JobCancelledError ? 'The request was cancelled.' : `The generation failed: ${String(e)}`),
+        pngs: [],
+      }))
+      .then((out) => this.finish(id, r, request, out));
+    return r.instantResponse ? this.processing(id) : done;
+  }
+
+  private processing(id: number): ProcessingResponse {
+    const r = this.requests.get(id);
+    return processingResponse(id, this.jobs.eta(id) ?? 1, `fetch(${id})`, r ? { prompt: r.promptUsed, W: r.width, H: r.height, n_samples: r.samples, steps: r.steps, runtime: 'local' } : {});
+  }
+
+  /** Stores the result for fetch(id), tells the webhook, and hands the response back. */
+  private async finish(id: number, r: NormalizedRequest, request: unknown, out: JobOutput): Promise<SuccessResponse | ErrorResponse> {
+    this.requests.delete(id);
+    const finished: SuccessResponse | FailedResponse = out.response.status === 'success'
+      ? out.response
+      : { status: 'failed', id, message: typeof out.response.message === 'string' ? out.response.message : JSON.stringify(out.response.message), output: '' };
+    this.urlCache.set(id, finished);
+    const { key: _key, ...withoutKey } = request as Record<string, unknown>;
+    await this.history?.save(id, { response: finished, request: withoutKey, createdAt: Date.now(), pngs: out.pngs }).catch(() => undefined);
+    if (r.webhook) void (this.options.postWebhook ?? postWebhook)(r.webhook, webhookPayload(finished, r.trackId));
+    return out.response;
+  }
+
+  /** Engine calls (model loads and jobs) one at a time. */
+  private withEngine<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.engineChain.then(work, work);
+    this.engineChain = run.catch(() => undefined);
     return run;
   }
 
@@ -63,8 +165,7 @@ export class LocalClient {
     if (this.loaded?.id === modelId) return this.loaded;
     const entry = this.options.models.find((m) => m.id === modelId);
     if (!entry) return fieldError('model_id', `The model id "${modelId}" is not available here.`);
-    const progress = this.options.onProgress ? this.wrap(this.options.onProgress) : undefined;
-    const outcome = await settle(() => this.options.engine.loadModel(entry.source, progress));
+    const outcome = await settle(() => this.options.engine.loadModel(entry.source, this.progress));
     if (!outcome.ok) return errorResponse(`The model ${modelId} could not be loaded: ${outcome.message}`);
     this.loaded = outcome.value;
     return outcome.value;
@@ -74,17 +175,39 @@ export class LocalClient {
     return this.options.proxy ? this.options.proxy(fn) : fn;
   }
 
-  private async runImg2Img(id: number, r: NormalizedRequest): Promise<ApiResponse> {
+  private async run(id: number, r: NormalizedRequest): Promise<JobOutput> {
     const started = performance.now();
     const modelId = r.modelId ?? this.options.defaultModelId;
     const model = await this.ensureModel(modelId);
-    if ('status' in model) return model;
-    const image = await loadInitImage(r.initImage, this.options.fetch ?? ((i, init) => fetch(i, init)));
-    if ('status' in image) return image;
-    const seed = r.seed ?? randomSeed();
-    const progress = this.options.onProgress ? this.wrap(this.options.onProgress) : undefined;
-    const outcome = await settle(() => this.options.engine.img2img({
-      mode: 'img2img',
+    if ('status' in model) return { response: model as ErrorResponse, pngs: [] };
+    const job = await this.workerJob(r);
+    if ('status' in job) return { response: job, pngs: [] };
+    this.runningId = id;
+    const outcome = await settle(() => this.options.engine.generate(job, this.progress)).finally(() => {
+      this.runningId = null;
+    });
+    if (!outcome.ok) {
+      if (outcome.kind === 'cancelled') throw new JobCancelledError(id);
+      const failure = (response: ErrorResponse) => ({ response, pngs: [] });
+      if (outcome.kind === 'init_image') return failure(fieldError('init_image', `The init image could not be used: ${outcome.message}.`));
+      if (outcome.kind === 'mask_image') return failure(fieldError('mask_image', `The mask image could not be used: ${outcome.message}.`));
+      const response = errorResponse(`The generation failed: ${outcome.message}`);
+      if (outcome.kind === 'device') deviceFailures.add(response);
+      return failure(response);
+    }
+    const result = outcome.value;
+    if (result.timings.stepsRun > 0) this.jobs.recordStepTime(result.timings.denoise / result.timings.stepsRun);
+    const toUrl = this.options.toUrl ?? defaultToUrl;
+    const output = result.images.map((png) => toUrl(png, r.base64));
+    return {
+      response: successResponse(id, (performance.now() - started) / 1000, output, this.meta(r, result, model, job.seed)),
+      pngs: result.images,
+    };
+  }
+
+  /** The engine's job: the request's values, a seed, and the images fetched (still encoded). */
+  private async workerJob(r: NormalizedRequest): Promise<WorkerJob | ErrorResponse> {
+    const base = {
       prompt: r.promptUsed,
       negativePrompt: r.negativePrompt,
       width: r.width,
@@ -92,21 +215,19 @@ export class LocalClient {
       samples: r.samples,
       steps: r.steps,
       guidanceScale: r.guidanceScale,
-      strength: r.strength,
-      seed,
+      seed: r.seed ?? randomSeed(),
       scheduler: r.scheduler,
       schedulerOverrides: r.schedulerOverrides,
-      initImage: image,
-    }, progress));
-    if (!outcome.ok) {
-      if (outcome.kind === 'init_image') return fieldError('init_image', `The init image could not be used: ${outcome.message}.`);
-      if (outcome.kind === 'cancelled') return errorResponse('The request was cancelled.');
-      return errorResponse(`The generation failed: ${outcome.message}`);
-    }
-    const result = outcome.value;
-    const toUrl = this.options.toUrl ?? defaultToUrl;
-    const output = result.images.map((png) => toUrl(png, r.base64));
-    return successResponse(id, (performance.now() - started) / 1000, output, this.meta(r, result, model, seed));
+      safetyChecker: r.safetyChecker,
+    };
+    if (r.mode === 'text2img') return { ...base, mode: 'text2img' };
+    const fetchFn = this.options.fetch ?? ((i, init) => fetch(i, init));
+    const initImage = await loadInitImage(r.initImage!, fetchFn);
+    if ('status' in initImage) return initImage;
+    if (r.mode === 'img2img') return { ...base, mode: 'img2img', strength: r.strength, initImage };
+    const maskImage = await loadInitImage(r.maskImage!, fetchFn, 'mask_image');
+    if ('status' in maskImage) return maskImage;
+    return { ...base, mode: 'inpaint', strength: r.strength, initImage, maskImage };
   }
 
   private meta(r: NormalizedRequest, result: GenerationResult, model: LoadedModelInfo, seed: number): Record<string, unknown> {
@@ -121,10 +242,8 @@ export class LocalClient {
       seed,
       seeds: result.seeds,
       steps: r.steps,
-      strength: r.strength,
-      init_image: r.initImage,
-      // Never claim a check that did not run: the local models have no safety checker yet.
-      safety_checker: 'no',
+      // Never claim a check that did not run.
+      safety_checker: result.safetyChecked ? 'yes' : 'no',
       vae: `${model.id}/vae_decoder`,
       file_prefix: crypto.randomUUID(),
       scheduler: result.scheduler,
@@ -141,7 +260,13 @@ export class LocalClient {
         seconds_per_step: result.timings.stepsRun ? round3(result.timings.denoise / result.timings.stepsRun) : 0,
       },
     };
-    if (r.safetyChecker) meta.safety_checker_status = `not run: the model ${model.id} has no safety checker`;
+    if (r.mode !== 'text2img') {
+      meta.strength = r.strength;
+      meta.init_image = r.initImage;
+    }
+    if (r.mode === 'inpaint') meta.mask_image = r.maskImage;
+    if (result.safetyChecked) meta.nsfw_content_detected = result.nsfw;
+    else if (r.safetyChecker) meta.safety_checker_status = `not run: the model ${model.id} has no safety checker`;
     if (result.promptTruncated) meta.prompt_truncated = `the prompt is longer than the text encoder's 77 tokens and was truncated`;
     return meta;
   }

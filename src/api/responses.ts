@@ -15,7 +15,43 @@ export interface SuccessResponse {
   meta: Record<string, unknown>;
 }
 
+/** The job is queued or running; fetch it after `eta` seconds (`fetch_result` says how). */
+export interface ProcessingResponse {
+  status: 'processing';
+  id: number | string;
+  eta: number;
+  fetch_result?: string;
+  messege?: string;
+  message?: string;
+  output: unknown[];
+  meta?: Record<string, unknown>;
+}
+
+/** What fetch answers for a job that failed: `{status:"failed", id, message, output:""}`. */
+export interface FailedResponse {
+  status: 'failed';
+  id: number | string;
+  message: string;
+  output: '' | unknown[];
+  meta?: Record<string, unknown>;
+}
+
+export interface SystemLoadResponse {
+  status: 'ok';
+  queue_num: number;
+  queue_time: number;
+}
+
 export type ApiResponse = SuccessResponse | ErrorResponse;
+/** What a generation call may answer: done, failed validation, or (instant_response) still processing. */
+export type GenerationResponse = SuccessResponse | ErrorResponse | ProcessingResponse;
+export type FetchResponse = SuccessResponse | ErrorResponse | ProcessingResponse | FailedResponse;
+
+/** The hosted API's "try later" answer; it really spells `messege`, so both are sent. */
+export function processingResponse(id: number | string, eta: number, fetchResult: string, meta: Record<string, unknown>): ProcessingResponse {
+  const note = 'Try to fetch request after given estimated time';
+  return { status: 'processing', id, eta: Math.max(1, Math.round(eta)), fetch_result: fetchResult, messege: note, message: note, output: [], meta };
+}
 
 export function errorResponse(message: string | FieldErrors): ErrorResponse {
   return { status: 'error', message };

@@ -1,6 +1,6 @@
 /**
- * Validates and coerces an img2img request of the hosted API into a normalized request, or returns
- * the API's field-map error. Never throws for bad input.
+ * Validates and coerces a text2img, img2img or inpaint request of the hosted API into a normalized
+ * request, or returns the API's field-map error. Never throws for bad input.
  */
 import { z } from 'zod';
 import {
@@ -17,17 +17,17 @@ export const LIMITS = { minSize: 64, maxSize: 1024, maxSamples: 4, maxSteps: 50,
 
 const ALGORITHM_TYPES = ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++'] as const;
 
-const requestObject = z.object({
+export type Endpoint = 'text2img' | 'img2img' | 'inpaint';
+
+const commonFields = {
   key: z.unknown().optional(),
   prompt: requiredText('prompt'),
   negative_prompt: optionalText('negative_prompt'),
-  init_image: requiredText('init_image'),
   width: integerField('width', LIMITS.minSize, LIMITS.maxSize, 512),
   height: integerField('height', LIMITS.minSize, LIMITS.maxSize, 512),
   samples: integerField('samples', 1, LIMITS.maxSamples, 1),
   num_inference_steps: integerField('num_inference_steps', 1, LIMITS.maxSteps, 30),
   guidance_scale: numberField('guidance_scale', 0, LIMITS.maxGuidance, 7.5),
-  strength: numberField('strength', 0, 1, 0.7),
   seed: seedField(),
   safety_checker: flagField('safety_checker', false),
   enhance_prompt: flagField('enhance_prompt', false),
@@ -38,20 +38,42 @@ const requestObject = z.object({
   use_karras_sigmas: optionalFlagField('use_karras_sigmas'),
   algorithm_type: optionalText('algorithm_type'),
   model_id: optionalText('model_id'),
-});
+  // Extension: answer at once with a "processing" object instead of waiting for the images.
+  instant_response: flagField('instant_response', false),
+};
+
+const img2imgFields = {
+  ...commonFields,
+  init_image: requiredText('init_image'),
+  strength: numberField('strength', 0, 1, 0.7),
+};
+
+const FIELDS = {
+  text2img: commonFields,
+  img2img: img2imgFields,
+  inpaint: { ...img2imgFields, mask_image: requiredText('mask_image') },
+} as const;
+
+/** Every field any endpoint knows, parsed. */
+type ParsedFields = z.output<z.ZodObject<typeof FIELDS.inpaint>>;
 
 export interface NormalizedRequest {
+  mode: Endpoint;
   prompt: string;
   /** The prompt the engine runs: the prompt plus the enhance suffix when asked. */
   promptUsed: string;
   negativePrompt: string;
-  initImage: string;
+  /** img2img and inpaint. */
+  initImage?: string;
+  /** inpaint: white = repaint, black = keep. */
+  maskImage?: string;
   /** Rounded down to a multiple of 8, as diffusers does. */
   width: number;
   height: number;
   samples: number;
   steps: number;
   guidanceScale: number;
+  /** img2img and inpaint; 1 for text2img. */
   strength: number;
   seed: number | null;
   safetyChecker: boolean;
@@ -62,9 +84,10 @@ export interface NormalizedRequest {
   scheduler?: string;
   schedulerOverrides: Record<string, unknown>;
   modelId?: string;
+  instantResponse: boolean;
 }
 
-export function validateImg2ImgRequest(request: unknown, knownModels: readonly string[]): NormalizedRequest | ErrorResponse {
+export function validateRequest(endpoint: Endpoint, request: unknown, knownModels: readonly string[]): NormalizedRequest | ErrorResponse {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) {
     return errorResponse('The request must be a JSON object.');
   }
@@ -73,12 +96,13 @@ export function validateImg2ImgRequest(request: unknown, knownModels: readonly s
   const errors: FieldErrors = {};
   const add = (field: string, message: string) => (errors[field] ??= []).includes(message) || errors[field].push(message);
   const values: Record<string, unknown> = {};
-  for (const [field, schema] of Object.entries(requestObject.shape)) {
+  for (const [field, schema] of Object.entries(FIELDS[endpoint])) {
     const parsed = (schema as z.ZodType).safeParse(raw[field]);
     if (parsed.success) values[field] = parsed.data;
     else for (const issue of parsed.error.issues) add(field, issue.message);
   }
-  const r = values as Partial<z.output<typeof requestObject>>;
+  const r = values as Partial<ParsedFields>;
+  const ok = (field: keyof ParsedFields) => !(field in errors);
   const alias = r.scheduler !== undefined ? resolveSchedulerAlias(r.scheduler) : null;
   if (alias) {
     // The request's own modifiers win over what the sampler name implies.
@@ -86,12 +110,11 @@ export function validateImg2ImgRequest(request: unknown, knownModels: readonly s
     r.use_karras_sigmas ??= alias.use_karras_sigmas;
     r.algorithm_type ??= alias.algorithm_type;
   }
-  const ok = (field: keyof typeof requestObject.shape) => !(field in errors);
 
   if (ok('guidance_scale') && r.guidance_scale! > 0 && r.guidance_scale! < 1) {
     add('guidance_scale', 'The guidance scale must be 0 (no guidance) or between 1 and 20.');
   }
-  if (ok('num_inference_steps') && ok('strength') && Math.floor(r.num_inference_steps! * r.strength!) < 1) {
+  if (endpoint !== 'text2img' && ok('num_inference_steps') && ok('strength') && Math.floor(r.num_inference_steps! * r.strength!) < 1) {
     const least = Math.ceil((1 / r.num_inference_steps!) * 1000) / 1000;
     add('strength', `The strength is too low for ${r.num_inference_steps} steps: no denoising step would run (use at least ${least}, or more steps).`);
   }
@@ -120,18 +143,20 @@ export function validateImg2ImgRequest(request: unknown, knownModels: readonly s
   }
   if (Object.keys(errors).length > 0) return errorResponse(errors);
 
-  const v = r as z.output<typeof requestObject>;
+  const v = r as ParsedFields;
   return {
+    mode: endpoint,
     prompt: v.prompt,
     promptUsed: v.enhance_prompt ? v.prompt + ENHANCE_SUFFIX : v.prompt,
     negativePrompt: v.negative_prompt ?? '',
     initImage: v.init_image,
+    maskImage: v.mask_image,
     width: v.width - (v.width % 8),
     height: v.height - (v.height % 8),
     samples: v.samples,
     steps: v.num_inference_steps,
     guidanceScale: v.guidance_scale,
-    strength: v.strength,
+    strength: endpoint === 'text2img' ? 1 : v.strength,
     seed: v.seed,
     safetyChecker: v.safety_checker,
     enhancePrompt: v.enhance_prompt,
@@ -141,11 +166,16 @@ export function validateImg2ImgRequest(request: unknown, knownModels: readonly s
     scheduler: v.scheduler,
     schedulerOverrides: schedulerOverrides(v),
     modelId: v.model_id,
+    instantResponse: v.instant_response,
   };
 }
 
+export function validateImg2ImgRequest(request: unknown, knownModels: readonly string[]): NormalizedRequest | ErrorResponse {
+  return validateRequest('img2img', request, knownModels);
+}
+
 /** The request-level scheduler modifiers that override the model's scheduler config. */
-function schedulerOverrides(r: Partial<z.output<typeof requestObject>>): Record<string, unknown> {
+function schedulerOverrides(r: Partial<ParsedFields>): Record<string, unknown> {
   const overrides: Record<string, unknown> = {};
   if (r.use_karras_sigmas !== undefined) overrides.use_karras_sigmas = r.use_karras_sigmas;
   if (r.algorithm_type !== undefined) overrides.algorithm_type = r.algorithm_type;

@@ -1,7 +1,13 @@
 /** The engine's side of the API: a validated job in, images and facts about the run out. */
 
-export interface Img2ImgJob {
-  mode: 'img2img';
+/** RGBA pixels at the job's width x height. */
+export interface RgbaImage {
+  rgba: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+}
+
+interface JobBase {
   /** The prompt actually used (after enhance_prompt). */
   prompt: string;
   negativePrompt: string;
@@ -11,18 +17,36 @@ export interface Img2ImgJob {
   samples: number;
   steps: number;
   guidanceScale: number;
-  strength: number;
   /** Sample i uses seed + i, as the hosted API does. */
   seed: number;
   /** API scheduler name; undefined runs the model's own scheduler. */
   scheduler?: string;
   /** Request-level scheduler modifiers, applied over the model's scheduler config. */
   schedulerOverrides: Record<string, unknown>;
-  /** The init image as RGBA pixels at width x height. */
-  initImage: { rgba: Uint8Array | Uint8ClampedArray; width: number; height: number };
+  /** Run the model's safety checker (when it has one) and black out flagged images. */
+  safetyChecker: boolean;
 }
 
-export type GenerationJob = Img2ImgJob;
+/** Starts from seeded noise times the scheduler's init_noise_sigma. */
+export interface Text2ImgJob extends JobBase {
+  mode: 'text2img';
+}
+
+export interface Img2ImgJob extends JobBase {
+  mode: 'img2img';
+  strength: number;
+  initImage: RgbaImage;
+}
+
+/** Mask: white = repaint, black = keep (the mask's red channel is read, as diffusers reads "L"). */
+export interface InpaintJob extends JobBase {
+  mode: 'inpaint';
+  strength: number;
+  initImage: RgbaImage;
+  maskImage: RgbaImage;
+}
+
+export type GenerationJob = Text2ImgJob | Img2ImgJob | InpaintJob;
 
 export interface GenerationResult {
   /** PNG files, one per sample. */
@@ -32,6 +56,12 @@ export interface GenerationResult {
   height: number;
   scheduler: string;
   promptTruncated: boolean;
+  /** Whether a safety checker ran (false when not asked or the model has none). */
+  safetyChecked: boolean;
+  /** Per sample: flagged by the safety checker (its image is black). Empty when none ran. */
+  nsfw: boolean[];
+  /** Whether the model has a safety checker at all. */
+  hasSafetyChecker: boolean;
   /** Seconds. */
   timings: { total: number; denoise: number; stepsRun: number };
 }

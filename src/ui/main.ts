@@ -2,8 +2,8 @@
  * The page: starts the client, shows the backend and why, loads the model with progress, and
  * drives img2img from the form. It also exposes the client as `window.sdapi` for scripts.
  */
-import { createClient, type Client } from '../api/create-client.ts';
-import type { ApiResponse } from '../api/responses.ts';
+import { createClient, type Client, type ClientMode } from '../api/create-client.ts';
+import type { GenerationResponse } from '../api/responses.ts';
 import type { BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 
@@ -73,7 +73,11 @@ function readForm(): Record<string, unknown> {
 
 let initImageUrl: string | null = null;
 
-function showResult(response: ApiResponse): void {
+function showResult(response: GenerationResponse): void {
+  if (response.status === 'processing') {
+    setStatus('job-status', `Queued as request ${response.id}`);
+    return;
+  }
   if (response.status !== 'success') {
     const m = response.message;
     const text = typeof m === 'string' ? m : Object.values(m).flat().join(' ');
@@ -91,26 +95,43 @@ function showResult(response: ApiResponse): void {
     fig.append(img, cap);
     results.prepend(fig);
   }
-  setStatus('job-status', `Done in ${response.generationTime}s on ${String(response.meta.backend)}`);
+  setStatus('job-status', `Done in ${response.generationTime}s on ${String(response.meta.backend ?? response.meta.runtime)}`);
 }
+
+/** Where the API key lives until the settings panel arrives; it is never read from the URL. */
+const KEY_STORAGE = 'sdapi.key';
 
 async function start(): Promise<Client> {
   const backend = (params.get('backend') ?? 'auto') as BackendPreference;
-  const client = await createClient({ modelId: params.get('model') ?? undefined, backend, onProgress: showProgress });
-  setStatus('backend', `Backend: ${client.backend.backend.toUpperCase()} — ${client.backend.reason}`);
+  const mode = (['local', 'remote', 'auto'].includes(params.get('mode') ?? '') ? params.get('mode') : 'auto') as ClientMode;
+  const client = await createClient({
+    mode,
+    endpoint: params.get('endpoint') ?? undefined,
+    key: localStorage.getItem(KEY_STORAGE) ?? undefined,
+    modelId: params.get('model') ?? undefined,
+    backend,
+    onProgress: showProgress,
+  });
   const select = $<HTMLSelectElement>('model');
   for (const m of client.models) select.add(new Option(`${m.name} — ${m.description}`, m.id, m.id === client.defaultModelId, m.id === client.defaultModelId));
   select.disabled = true; // switching models arrives with the model panel
-  setStatus('model-status', `Loading ${client.defaultModelId}…`);
-  const loaded = await client.prepare();
-  if ('status' in loaded) {
-    setStatus('model-status', loaded.status === 'error' && typeof loaded.message === 'string' ? loaded.message : 'The model could not be loaded', true);
-    throw new Error('model failed to load');
+  if (client.backend) {
+    setStatus('backend', `Backend: ${client.backend.backend.toUpperCase()} — ${client.backend.reason}`);
+    setStatus('model-status', `Loading ${client.defaultModelId}…`);
+    const loaded = await client.prepare();
+    if (loaded && 'status' in loaded) {
+      setStatus('model-status', loaded.status === 'error' && typeof loaded.message === 'string' ? loaded.message : 'The model could not be loaded', true);
+      throw new Error('model failed to load');
+    }
+    if (loaded) {
+      setStatus('model-status', `${client.defaultModelId} is ready`);
+      setStatus('backend', `Backend: ${loaded.backend.toUpperCase()} — ${loaded.backendReason}${mode === 'auto' ? ' (auto: the hosted API when this cannot run)' : ''}`);
+    }
+    $<HTMLProgressElement>('model-progress').hidden = true;
+  } else {
+    setStatus('backend', 'Backend: REMOTE — requests go to the hosted Stable Diffusion API');
+    setStatus('model-status', 'Models run on the hosted service');
   }
-  const info = loaded;
-  $<HTMLProgressElement>('model-progress').hidden = true;
-  setStatus('model-status', `${client.defaultModelId} is ready`);
-  setStatus('backend', `Backend: ${info.backend.toUpperCase()} — ${info.backendReason}`);
   window.sdapi = client;
   document.body.dataset.ready = 'true';
   $<HTMLButtonElement>('generate').disabled = false;

@@ -1,12 +1,14 @@
 import { encode } from 'fast-png';
 import { describe, expect, it, vi } from 'vitest';
 import { LocalClient, type LocalClientOptions } from '../../src/api/local-client.ts';
-import type { ApiResponse, ErrorResponse, SuccessResponse } from '../../src/api/responses.ts';
+import type { GenerationResponse as ApiResponse, ErrorResponse, SuccessResponse } from '../../src/api/responses.ts';
 import { ENHANCE_SUFFIX } from '../../src/api/validate-request.ts';
 import type { LoadedModelInfo } from '../../src/engine/engine.ts';
 import type { EngineProgress, GenerationResult } from '../../src/engine/jobs.ts';
 import type { BackendChoice } from '../../src/engine/runtime.ts';
-import type { EngineWorkerApi, WorkerImg2ImgJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
+import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
+
+type WorkerImg2ImgJob = Extract<WorkerJob, { mode: 'img2img' }>;
 import type { CatalogueEntry } from '../../src/models/catalogue.ts';
 import type { ModelSource } from '../../src/models/model-source.ts';
 
@@ -61,6 +63,9 @@ class FakeEngine implements EngineWorkerApi {
       height: job.height,
       scheduler: job.scheduler ?? 'PNDMScheduler',
       promptTruncated: false,
+      safetyChecked: false,
+      nsfw: [],
+      hasSafetyChecker: false,
       timings: { total: 0.5, denoise: 0.42, stepsRun: 21 },
     },
   });
@@ -75,7 +80,9 @@ class FakeEngine implements EngineWorkerApi {
     return this.loadOutcome(source);
   }
 
-  async img2img(job: WorkerImg2ImgJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>> {
+  async generate(workerJob: WorkerJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>> {
+    if (workerJob.mode !== 'img2img') throw new Error('these tests send img2img jobs');
+    const job = workerJob;
     this.jobs.push(job);
     this.progressSinks.push(onProgress);
     this.events.push({ what: 'start', prompt: job.prompt });
@@ -333,9 +340,9 @@ describe('LocalClient.img2img: errors', () => {
 
   it('an engine call that rejects (e.g. the worker died) does not stall the queue', async () => {
     const { client, engine } = setup();
-    const real = engine.img2img.bind(engine);
+    const real = engine.generate.bind(engine);
     let first = true;
-    engine.img2img = async (job, onProgress) => {
+    engine.generate = async (job, onProgress) => {
       if (first) {
         first = false;
         throw new Error('worker terminated');
@@ -344,11 +351,10 @@ describe('LocalClient.img2img: errors', () => {
     };
     const p1 = client.img2img(request({ prompt: 'first' }));
     const p2 = client.img2img(request({ prompt: 'second' }));
-    // Whether the first answers with an error or rejects, the second must still run.
-    await p1.then(
-      (r) => expect(r.status).toBe('error'),
-      (e: unknown) => expect(String(e)).toMatch(/worker terminated/),
-    );
+    // The first answers with an error (never a rejection), and the second still runs.
+    const r1 = await p1;
+    expect(r1.status).toBe('error');
+    expect(JSON.stringify(r1)).toMatch(/worker terminated/);
     expect(success(await p2).id).toBe(2);
   });
 });
@@ -412,7 +418,7 @@ describe('LocalClient: queue, models, progress, cancel', () => {
   });
 
   it('progress reaches onProgress through the proxy wrapper', async () => {
-    const seen: EngineProgress[] = [];
+    const seen: (EngineProgress & { id: number | null })[] = [];
     const wrapped: unknown[] = [];
     const proxy = <T extends (...args: never[]) => unknown>(fn: T): T => {
       wrapped.push(fn);
@@ -425,15 +431,65 @@ describe('LocalClient: queue, models, progress, cancel', () => {
     expect(seen.map((p) => p.phase)).toEqual(['load', 'denoise']);
   });
 
-  it('without onProgress the engine gets no progress callback', async () => {
+  it('progress feeds the queue even without onProgress: system_load counts the running job', async () => {
     const { client, engine } = setup();
-    success(await client.img2img(request()));
-    expect(engine.progressSinks).toEqual([undefined]);
+    engine.delays.set('slow', 50);
+    const pending = client.img2img(request({ prompt: 'slow' }));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(engine.progressSinks[0]).toBeTypeOf('function');
+    expect(client.systemLoad()).toMatchObject({ status: 'ok', queue_num: 1 });
+    success(await pending);
+    expect(client.systemLoad()).toEqual({ status: 'ok', queue_num: 0, queue_time: 0 });
   });
 
-  it('cancel() asks the engine to stop the running job', () => {
+  it('cancel() asks the engine to stop the running job', async () => {
     const { client, engine } = setup();
-    client.cancel();
+    engine.delays.set('slow', 50);
+    const pending = client.img2img(request({ prompt: 'slow' }));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(client.cancel()).toBe(true);
     expect(engine.cancels).toBe(1);
+    await pending;
+  });
+
+  it('a queued request can be cancelled by id and never reaches the engine', async () => {
+    const { client, engine } = setup();
+    engine.delays.set('first', 30);
+    const first = client.img2img(request({ prompt: 'first' }));
+    const second = client.img2img(request({ prompt: 'second' }));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(client.cancel(2)).toBe(true);
+    success(await first);
+    const r2 = await second;
+    expect(r2).toEqual({ status: 'error', message: 'The request was cancelled.' });
+    expect(engine.jobs.map((j) => j.prompt)).toEqual(['first']);
+    expect(await client.fetch(2)).toMatchObject({ status: 'failed', id: 2 });
+  });
+
+  it('instant_response answers processing at once; fetch gives processing, then the result', async () => {
+    const { client, engine } = setup();
+    engine.delays.set('later', 40);
+    const processing = await client.img2img(request({ prompt: 'later', instant_response: 'yes' }));
+    expect(processing).toMatchObject({ status: 'processing', id: 1, fetch_result: 'fetch(1)', output: [] });
+    expect(processing).toHaveProperty('messege');
+    expect(processing).toHaveProperty('message');
+    expect((processing as { eta: number }).eta).toBeGreaterThanOrEqual(1);
+    expect(await client.fetch(1)).toMatchObject({ status: 'processing', id: 1 });
+    await new Promise((r) => setTimeout(r, 80));
+    const done = await client.fetch(1);
+    expect(done).toMatchObject({ status: 'success', id: 1 });
+    expect(await client.fetch(99)).toMatchObject({ status: 'error' });
+    expect(await client.fetch('abc')).toMatchObject({ status: 'error', message: { id: [expect.any(String)] } });
+  });
+
+  it('a webhook gets the result plus track_id and never the key', async () => {
+    const posted: { url: string; payload: Record<string, unknown> }[] = [];
+    const { client } = setup({ postWebhook: async (url, payload) => { posted.push({ url, payload: payload as Record<string, unknown> }); return { delivered: true, attempts: 1 }; } });
+    success(await client.img2img(request({ key: 'secret-key', webhook: 'https://hooks.example/done', track_id: 'T-1' })));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(posted).toHaveLength(1);
+    expect(posted[0].url).toBe('https://hooks.example/done');
+    expect(posted[0].payload).toMatchObject({ status: 'success', id: 1, track_id: 'T-1' });
+    expect(JSON.stringify(posted[0].payload)).not.toContain('secret-key');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ENHANCE_SUFFIX, isErrorResponse, validateImg2ImgRequest, type NormalizedRequest } from '../../src/api/validate-request.ts';
+import { ENHANCE_SUFFIX, isErrorResponse, validateImg2ImgRequest, validateRequest, type NormalizedRequest } from '../../src/api/validate-request.ts';
 import type { ErrorResponse, FieldErrors } from '../../src/api/responses.ts';
 import { SCHEDULER_NAMES, supportedSchedulerNames } from '../../src/engine/schedulers/index.ts';
 
@@ -64,6 +64,9 @@ describe('the seed document example request', () => {
       scheduler: undefined,
       schedulerOverrides: {},
       modelId: undefined,
+      mode: 'img2img',
+      maskImage: undefined,
+      instantResponse: false,
     } satisfies NormalizedRequest);
   });
 
@@ -325,5 +328,25 @@ describe('AUTOMATIC1111 sampler names', () => {
   it('an explicit modifier wins over the one the name implies', () => {
     const r = validateImg2ImgRequest({ ...BASE, scheduler: 'DPM++ 2M Karras', use_karras_sigmas: 'no' }, MODELS) as NormalizedRequest;
     expect(r.schedulerOverrides.use_karras_sigmas).toBe(false);
+  });
+});
+
+describe('text2img and inpaint requests', () => {
+  it('text2img needs no init image and ignores strength', () => {
+    const r = validateRequest('text2img', { prompt: 'a cat', strength: 'not used' }, MODELS) as NormalizedRequest;
+    expect(r.mode).toBe('text2img');
+    expect(r.initImage).toBeUndefined();
+    expect(r.strength).toBe(1);
+  });
+
+  it('inpaint needs a mask image', () => {
+    const r = validateRequest('inpaint', { ...BASE }, MODELS) as ErrorResponse;
+    expect(Object.keys(r.message)).toEqual(['mask_image']);
+    const okReq = validateRequest('inpaint', { ...BASE, mask_image: 'https://example.com/mask.png' }, MODELS) as NormalizedRequest;
+    expect(okReq.maskImage).toBe('https://example.com/mask.png');
+  });
+
+  it('instant_response is an extension flag', () => {
+    expect((validateRequest('text2img', { prompt: 'x', instant_response: 'yes' }, MODELS) as NormalizedRequest).instantResponse).toBe(true);
   });
 });

@@ -1,0 +1,333 @@
+/**
+ * The remote backend: the hosted Stable Diffusion API (stablediffusionapi.com, v3) called with the
+ * app's request objects unchanged. It waits out queued jobs, retries what is safe to retry, and
+ * answers every failure with an error response rather than an exception. DOM-free: fetch,
+ * AbortController and setTimeout only, so it runs in a page, a worker or Node alike.
+ *
+ * The API key travels only in JSON bodies POSTed to the endpoint's own origin: never in a URL,
+ * never in a message, never to a fetch_result or redirect on another host.
+ */
+import { errorResponse, type ErrorResponse, type FetchResponse, type SuccessResponse } from './responses.ts';
+import {
+  excerpt, normalizeError, readHostedAnswer, type FailedResponse, type HostedAnswer, type ProcessingResponse, type SystemLoadResponse,
+} from './remote-responses.ts';
+
+export type { FailedResponse, ProcessingResponse, SystemLoadResponse } from './remote-responses.ts';
+
+export const DEFAULT_ENDPOINT = 'https://stablediffusionapi.com';
+export const MISSING_KEY_MESSAGE = 'An API key is needed for the hosted API (remote mode).';
+export const OFFLINE_MESSAGE = 'The hosted API cannot be reached: this device is offline.';
+
+export interface RemoteClientOptions {
+  /** Base URL of the hosted service; its origin is the only place the key is sent. */
+  endpoint?: string;
+  key: string;
+  fetch?: typeof fetch;
+  /** Limit for each HTTP request, body included. */
+  timeoutMs?: number;
+  /** How long to keep polling a job the service reports as processing. */
+  pollLimitMs?: number;
+  /** Extra attempts after a network error or an HTTP 5xx. */
+  retries?: number;
+  sleep?: (ms: number) => Promise<void>;
+  isOnline?: () => boolean;
+}
+
+export type GenerationResponse = SuccessResponse | ErrorResponse;
+export type SystemLoadAnswer = SystemLoadResponse | ErrorResponse;
+
+/** Bounds on the service's eta, so a bogus eta neither hammers it nor stalls the page. */
+const MIN_POLL_MS = 1_000;
+const MAX_POLL_MS = 30_000;
+const FIRST_BACKOFF_MS = 500;
+
+type Json = Record<string, unknown>;
+
+/** One HTTP exchange: a parsed body, or an error and whether trying again is safe. */
+type Exchange = { ok: true; body: unknown } | { ok: false; error: ErrorResponse; retry: boolean };
+
+export class RemoteClient {
+  private readonly endpoint: string;
+  private readonly origin: string | null;
+  private readonly key: string;
+  private readonly fetchFn: typeof fetch;
+  private readonly timeoutMs: number;
+  private readonly pollLimitMs: number;
+  private readonly retries: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly isOnline: () => boolean;
+  /** Bumped by cancel(): calls started in an older epoch stop at their next step. */
+  private epoch = 0;
+  private readonly inFlight = new Set<AbortController>();
+
+  constructor(options: RemoteClientOptions) {
+    this.endpoint = (options.endpoint ?? DEFAULT_ENDPOINT).trim().replace(/\/+$/, '');
+    this.origin = originOf(this.endpoint);
+    this.key = (options.key ?? '').trim();
+    // Bound to globalThis: a bare `fetch` stored on an object throws "Illegal invocation" in browsers.
+    this.fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.pollLimitMs = options.pollLimitMs ?? 10 * 60_000;
+    this.retries = Math.max(0, Math.floor(options.retries ?? 2));
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.isOnline = options.isOnline ?? defaultIsOnline;
+  }
+
+  text2img(request: unknown): Promise<GenerationResponse> {
+    return this.generate('text2img', request);
+  }
+
+  img2img(request: unknown): Promise<GenerationResponse> {
+    return this.generate('img2img', request);
+  }
+
+  inpaint(request: unknown): Promise<GenerationResponse> {
+    return this.generate('inpaint', request);
+  }
+
+  /**
+   * The current state of an earlier request, as the service reports it (processing included);
+   * with `wait`, polls until it is done as the generation calls do.
+   */
+  async fetch(id: number | string, options: { wait?: boolean } = {}): Promise<FetchResponse> {
+    const epoch = this.epoch;
+    const blocked = this.precheck();
+    if (blocked) return blocked;
+    if ((typeof id !== 'number' && typeof id !== 'string') || String(id).trim() === '') {
+      return errorResponse({ id: ['A request id is needed to fetch a result.'] });
+    }
+    const answer = await this.call(this.fetchUrl(id), { key: this.key }, epoch);
+    if (answer.status === 'ok') return unexpectedStatus('ok');
+    if (answer.status === 'processing' && options.wait) {
+      const settled = await this.poll(answer, epoch);
+      return settled.status === 'ok' ? unexpectedStatus('ok') : settled;
+    }
+    return answer;
+  }
+
+  async systemLoad(): Promise<SystemLoadAnswer> {
+    const epoch = this.epoch;
+    const blocked = this.precheck();
+    if (blocked) return blocked;
+    const answer = await this.call(this.url('system_load'), { key: this.key }, epoch);
+    if (answer.status === 'ok' || answer.status === 'error') return answer;
+    return unexpectedStatus(answer.status);
+  }
+
+  /** Stops every call in progress; they answer with an error (a queued job stays fetchable by id). */
+  cancel(): void {
+    this.epoch++;
+    for (const controller of this.inFlight) controller.abort();
+    this.inFlight.clear();
+  }
+
+  private async generate(name: 'text2img' | 'img2img' | 'inpaint', request: unknown): Promise<GenerationResponse> {
+    const epoch = this.epoch;
+    const blocked = this.precheck();
+    if (blocked) return blocked;
+    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+      return errorResponse(`The ${name} request must be a JSON object.`);
+    }
+    const answer = await this.call(this.url(name), { ...(request as Json), key: this.key }, epoch);
+    const settled = answer.status === 'processing' ? await this.poll(answer, epoch) : answer;
+    switch (settled.status) {
+      case 'success':
+      case 'error':
+        return settled;
+      case 'failed':
+        // The generation calls answer success or error only; fetch(id) still shows the failed object.
+        return errorResponse(`The hosted API could not complete request ${settled.id}: ${settled.message}`);
+      default:
+        return unexpectedStatus(settled.status);
+    }
+  }
+
+  /** The reasons not to send anything at all. */
+  private precheck(): ErrorResponse | null {
+    if (!this.key) return errorResponse(MISSING_KEY_MESSAGE);
+    if (!this.origin) return errorResponse(`The hosted API endpoint "${this.endpoint}" is not an http(s) URL.`);
+    if (!this.online()) return errorResponse(OFFLINE_MESSAGE);
+    return null;
+  }
+
+  private online(): boolean {
+    try {
+      return this.isOnline();
+    } catch {
+      return true;
+    }
+  }
+
+  private url(name: string): string {
+    return `${this.endpoint}/api/v3/${name}`;
+  }
+
+  private fetchUrl(id: number | string): string {
+    return this.url(`fetch/${encodeURIComponent(String(id))}`);
+  }
+
+  /** Waits out a processing job until it settles, the poll limit passes, or the call is cancelled. */
+  private async poll(first: ProcessingResponse, epoch: number): Promise<HostedAnswer> {
+    let answer: HostedAnswer = first;
+    let elapsedMs = 0;
+    while (answer.status === 'processing') {
+      const job: ProcessingResponse = answer;
+      const still = (why: string) => errorResponse(`${why} Request ${job.id} may still finish on the hosted API; fetch it later with fetch(${job.id}).`);
+      if (elapsedMs >= this.pollLimitMs) {
+        return errorResponse(`The hosted API is still processing request ${job.id} after ${Math.round(elapsedMs / 1000)} s; fetch it later with fetch(${job.id}).`);
+      }
+      const etaMs = Number.isFinite(job.eta) ? job.eta * 1000 : MIN_POLL_MS;
+      const waitMs = Math.min(clamp(etaMs, MIN_POLL_MS, MAX_POLL_MS), this.pollLimitMs - elapsedMs);
+      await this.sleep(waitMs);
+      elapsedMs += waitMs;
+      if (epoch !== this.epoch) return still('The request was cancelled.');
+      const started = Date.now();
+      const next = await this.call(this.pollUrl(job), { key: this.key }, epoch);
+      elapsedMs += Date.now() - started;
+      // A transport failure while polling must not lose the job: say how to get it back.
+      if (next.status === 'error' && typeof next.message === 'string' && isTransportMessage(next.message)) return still(next.message);
+      answer = next;
+    }
+    return answer;
+  }
+
+  /** fetch_result when it is on the endpoint's origin; otherwise our own fetch URL, so the key stays home. */
+  private pollUrl(job: ProcessingResponse): string {
+    if (job.fetch_result && originOf(job.fetch_result) === this.origin) return job.fetch_result;
+    return this.fetchUrl(job.id);
+  }
+
+  /** POSTs with retries on network errors and 5xx, and reads the answer. */
+  private async call(url: string, body: Json, epoch: number): Promise<HostedAnswer> {
+    for (let attempt = 0; ; attempt++) {
+      if (epoch !== this.epoch) return errorResponse(CANCELLED);
+      if (!this.online()) return errorResponse(OFFLINE_MESSAGE);
+      const exchange = await this.exchange(url, body);
+      if (exchange.ok) return readHostedAnswer(exchange.body, this.key);
+      if (!exchange.retry || attempt >= this.retries) return exchange.error;
+      await this.sleep(FIRST_BACKOFF_MS * 2 ** attempt);
+    }
+  }
+
+  private async exchange(url: string, body: Json): Promise<Exchange> {
+    if (originOf(url) !== this.origin) {
+      return { ok: false, retry: false, error: errorResponse('Refused to send the API key to a host other than the hosted API endpoint.') };
+    }
+    let payload: string;
+    try {
+      payload = JSON.stringify(body);
+    } catch (e) {
+      return { ok: false, retry: false, error: errorResponse(`The request cannot be sent as JSON: ${messageOf(e)}`) };
+    }
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.timeoutMs);
+    this.inFlight.add(controller);
+    try {
+      const response = await this.fetchFn(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: payload,
+        signal: controller.signal,
+        // A followed 307/308 would resend the body, key included, wherever the Location points.
+        redirect: 'manual',
+      });
+      const text = await response.text();
+      return this.interpret(response, text);
+    } catch (e) {
+      if (timedOut) return { ok: false, retry: false, error: errorResponse(`The hosted API did not answer within ${formatSeconds(this.timeoutMs)} s.`) };
+      if (controller.signal.aborted) return { ok: false, retry: false, error: errorResponse(CANCELLED) };
+      return { ok: false, retry: true, error: errorResponse(`${NETWORK_PREFIX} ${this.redact(networkReason(e))}.`) };
+    } finally {
+      clearTimeout(timer);
+      this.inFlight.delete(controller);
+    }
+  }
+
+  private interpret(response: Response, text: string): Exchange {
+    const status = response.status;
+    if (response.type === 'opaqueredirect' || (status >= 300 && status < 400)) {
+      return { ok: false, retry: false, error: errorResponse('The hosted API answered with a redirect; it was not followed, so the API key went nowhere else.') };
+    }
+    let body: unknown;
+    let parsed = false;
+    try {
+      body = JSON.parse(text);
+      parsed = true;
+    } catch {
+      // Not JSON: reported below with the HTTP status and an excerpt.
+    }
+    const httpLabel = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}`;
+    const reported = parsed && isObject(body) && (body.message !== undefined || body.messege !== undefined) ? normalizeError(body).message : null;
+    if (status >= 500) {
+      const detail = typeof reported === 'string' ? `: ${reported}` : '.';
+      return { ok: false, retry: true, error: errorResponse(`The hosted API had a server error (${httpLabel})${detail}`) };
+    }
+    if (status < 200 || status >= 300) {
+      // Hosted errors sometimes come with a 4xx status and the usual error body: keep its message.
+      if (reported !== null) return { ok: false, retry: false, error: errorResponse(reported) };
+      return { ok: false, retry: false, error: errorResponse(`The hosted API refused the request (${httpLabel}).`) };
+    }
+    if (!parsed) {
+      const snippet = text.trim() ? `: ${excerpt(this.redact(text))}` : ' (empty body).';
+      return { ok: false, retry: false, error: errorResponse(`The hosted API sent an answer that is not JSON (${httpLabel})${snippet}`) };
+    }
+    return { ok: true, body };
+  }
+
+  private redact(text: string): string {
+    return this.key ? text.split(this.key).join('***') : text;
+  }
+}
+
+const CANCELLED = 'The request was cancelled.';
+const NETWORK_PREFIX = 'The hosted API could not be reached:';
+
+function isTransportMessage(message: string): boolean {
+  return message.startsWith(NETWORK_PREFIX) || message.startsWith('The hosted API did not answer within') || message === OFFLINE_MESSAGE
+    || message === CANCELLED || message.startsWith('The hosted API had a server error');
+}
+
+function unexpectedStatus(status: string): ErrorResponse {
+  return errorResponse(`The hosted API answered with status "${status}" where it was not expected.`);
+}
+
+function defaultIsOnline(): boolean {
+  // navigator.onLine is only trustworthy when false; where it is undefined (Node) assume online.
+  const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
+  return nav?.onLine !== false;
+}
+
+function originOf(url: string): string | null {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
+
+function formatSeconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Node's fetch says only "fetch failed"; the useful part (ECONNRESET, socket closed) is in `cause`. */
+function networkReason(e: unknown): string {
+  const message = messageOf(e);
+  const cause = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+  if (cause instanceof Error && cause.message && cause.message !== message) return `${message} (${cause.message})`;
+  return message;
+}
