@@ -3,6 +3,8 @@ import { chromiumArgs, findChromium } from './tools/chromium.ts';
 import type { BackendOptions } from './tests/browser/fixtures.ts';
 
 const port = Number(process.env.TEST_PORT ?? 4399);
+/** Where tests/browser find the mock hosted API (fixtures.ts reads the same variable). */
+const mockPort = Number(process.env.MOCK_API_PORT ?? 4398);
 const executablePath = findChromium() ?? undefined;
 
 export default defineConfig<BackendOptions>({
@@ -25,10 +27,19 @@ export default defineConfig<BackendOptions>({
       use: { expectedBackend: 'wasm', launchOptions: { executablePath, args: chromiumArgs(false) } },
     },
   ],
-  webServer: {
-    command: `npx vite preview --port ${port} --strictPort`,
-    url: `http://127.0.0.1:${port}/`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-  },
+  webServer: [
+    {
+      command: `npx vite preview --port ${port} --strictPort`,
+      url: `http://127.0.0.1:${port}/`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      // A mock of the hosted Stable Diffusion API on loopback, for remote and auto mode.
+      command: `npx tsx tests/support/mock-hosted-api.ts --port ${mockPort}`,
+      url: `http://127.0.0.1:${mockPort}/`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+  ],
 });

@@ -5,10 +5,12 @@
 import { createClipTokenizer } from './tokenizer.ts';
 import { createTorchGenerator } from './random.ts';
 import { rgbaToTensor, tensorToRgb } from './image-tensor.ts';
+import { binariseMask } from './inpaint-mask.ts';
 import { encodeRgbPng } from './png.ts';
-import { runImg2Img, type DiffusionModels } from './pipeline.ts';
+import { runPipeline, type DiffusionModels, type GenerationInput } from './pipeline.ts';
 import { createModelSession, errorText, type Backend, type BackendChoice, type HostTensor, type ModelSession, type OrtModule } from './runtime.ts';
-import type { EngineProgress, GenerationJob, GenerationResult } from './jobs.ts';
+import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
+import type { EngineProgress, GenerationJob, GenerationResult, RgbaImage } from './jobs.ts';
 import { GRAPH_FILES, readModelConfig, type ModelConfig } from '../models/model-config.ts';
 import type { ModelSource } from '../models/model-source.ts';
 import type { ModelStore } from '../models/model-store.ts';
@@ -22,12 +24,56 @@ export interface LoadedModelInfo {
   inputTypes: Record<string, string>;
 }
 
+interface Sessions {
+  textEncoder: ModelSession;
+  unet: ModelSession;
+  vaeEncoder: ModelSession;
+  vaeDecoder: ModelSession;
+  /** Optional: absent when the model has no safety_checker/model.onnx. */
+  safetyChecker?: ModelSession;
+}
+
 interface LoadedModel {
   source: ModelSource;
   config: ModelConfig;
   tokenizer: ReturnType<typeof createClipTokenizer>;
-  sessions: { textEncoder: ModelSession; unet: ModelSession; vaeEncoder: ModelSession; vaeDecoder: ModelSession };
+  sessions: Sessions;
+  safetyChecker: SafetyChecker | null;
+  /** 2 ** (len(vae block_out_channels) - 1). */
+  vaeScaleFactor: number;
+  unetInChannels: number;
   backend: BackendChoice;
+}
+
+/**
+ * The GPU device was lost or memory ran out during a run. The engine has released its sessions
+ * by then, so the next loadModel recreates them (on the same or, if the caller chooses, another backend).
+ */
+export class DeviceLostError extends Error {
+  override name = 'DeviceLostError';
+}
+
+/**
+ * What WebGPU device loss and out-of-memory look like in onnxruntime-web's and the browser's
+ * error text: "device lost" / "Device was lost", "out of memory" (GPUOutOfMemoryError's message,
+ * WASM's "Out of memory"), OOM (emscripten's "Aborted(OOM)"), and any message naming GPUDevice.
+ */
+const DEVICE_FAILURE = /device\s+(?:was\s+|is\s+|has\s+been\s+)?lost|out\s+of\s+memory|\bOOM\b|GPUDevice/i;
+
+export function isDeviceFailure(e: unknown): boolean {
+  return DEVICE_FAILURE.test(errorText(e)) || (e instanceof Error && e.name === 'GPUOutOfMemoryError');
+}
+
+/** JSON file of the model, or null when it has none (or it does not parse). */
+function jsonFile(bytes: Map<string, Uint8Array>, path: string): Record<string, unknown> | null {
+  const b = bytes.get(path);
+  if (!b) return null;
+  try {
+    const v: unknown = JSON.parse(new TextDecoder().decode(b));
+    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 export type ProgressSink = (p: EngineProgress) => void;
@@ -64,34 +110,56 @@ export class Engine {
       if (!b) throw new Error(`${source.id}: the model has no ${path}`);
       return b;
     };
-    let sessions: LoadedModel['sessions'];
+    const checkerGraph = bytes.get(SAFETY_CHECKER_FILES.graph) ?? null;
+    const preprocessor = jsonFile(bytes, SAFETY_CHECKER_FILES.preprocessor);
+    if (checkerGraph && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
+    let sessions: Sessions;
     try {
       onProgress?.({ phase: 'load', modelId: source.id, message: `creating sessions on ${this.backend.backend}` });
-      sessions = await this.createSessions(graph, this.backend.backend);
+      sessions = await this.createSessions(graph, checkerGraph, this.backend.backend);
     } catch (e) {
       if (this.backend.backend !== 'webgpu') throw e;
       this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
       onProgress?.({ phase: 'load', modelId: source.id, message: this.backend.reason });
-      sessions = await this.createSessions(graph, 'wasm');
+      sessions = await this.createSessions(graph, checkerGraph, 'wasm');
     }
-    this.model = { source, config, tokenizer, sessions, backend: this.backend };
+    let safetyChecker: SafetyChecker | null = null;
+    try {
+      if (sessions.safetyChecker && preprocessor) safetyChecker = new SafetyChecker(sessions.safetyChecker, readClipPreprocessConfig(preprocessor));
+    } catch (e) {
+      // a checker that cannot run must not be skipped silently: the load fails, without leaking sessions
+      await Promise.all(Object.values(sessions).map((s: ModelSession) => s.release().catch(() => undefined)));
+      throw e;
+    }
+    const vae = jsonFile(bytes, 'vae_decoder/config.json') ?? jsonFile(bytes, 'vae_encoder/config.json');
+    const blocks = vae?.block_out_channels;
+    const vaeScaleFactor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 8;
+    const sampleChannels = sessions.unet.input('sample').shape[1];
+    const configChannels = jsonFile(bytes, 'unet/config.json')?.in_channels;
+    const unetInChannels = typeof sampleChannels === 'number' && sampleChannels > 0 ? sampleChannels
+      : typeof configChannels === 'number' ? configChannels
+      : config.latentChannels;
+    this.model = { source, config, tokenizer, sessions, safetyChecker, vaeScaleFactor, unetInChannels, backend: this.backend };
     return this.info(this.model);
   }
 
-  private async createSessions(graph: (path: string) => Uint8Array, backend: Backend): Promise<LoadedModel['sessions']> {
+  private async createSessions(graph: (path: string) => Uint8Array, checkerGraph: Uint8Array | null, backend: Backend): Promise<Sessions> {
     const opts = { ort: this.ort, backend };
-    return {
+    const sessions: Sessions = {
       textEncoder: await createModelSession('text_encoder', graph(GRAPH_FILES.textEncoder), opts),
       unet: await createModelSession('unet', graph(GRAPH_FILES.unet), opts),
       vaeEncoder: await createModelSession('vae_encoder', graph(GRAPH_FILES.vaeEncoder), opts),
       vaeDecoder: await createModelSession('vae_decoder', graph(GRAPH_FILES.vaeDecoder), opts),
     };
+    if (checkerGraph) sessions.safetyChecker = await createModelSession('safety_checker', checkerGraph, opts);
+    return sessions;
   }
 
   async unload(): Promise<void> {
     const m = this.model;
     this.model = null;
-    if (m) await Promise.all(Object.values(m.sessions).map((s) => s.release()));
+    // After a device loss releasing can fail too; the sessions are dropped either way.
+    if (m) await Promise.all(Object.values(m.sessions).map((s: ModelSession) => s.release().catch(() => undefined)));
   }
 
   private info(m: LoadedModel): LoadedModelInfo {
@@ -100,36 +168,54 @@ export class Engine {
     return { id: m.source.id, backend: m.backend.backend, backendReason: m.backend.reason, schedulerClass: m.config.schedulerClass, inputTypes };
   }
 
+  /**
+   * Runs a job. WebGPU device loss or out-of-memory ends it with a DeviceLostError and releases
+   * the sessions (see isDeviceFailure); the model must then be loaded again.
+   */
   async generate(job: GenerationJob, onProgress?: ProgressSink, shouldStop?: () => boolean): Promise<GenerationResult> {
     const m = this.model;
     if (!m) throw new Error('no model is loaded');
+    try {
+      return await this.run(m, job, onProgress, shouldStop);
+    } catch (e) {
+      if (!isDeviceFailure(e)) throw e;
+      await this.unload();
+      throw new DeviceLostError(
+        `The GPU device was lost or ran out of memory during generation (${errorText(e)}). ` +
+          'The model was unloaded; load it again to continue (on WASM if the GPU keeps failing).',
+      );
+    }
+  }
+
+  private async run(m: LoadedModel, job: GenerationJob, onProgress?: ProgressSink, shouldStop?: () => boolean): Promise<GenerationResult> {
     const started = performance.now();
     const cond = m.tokenizer.encodeDetailed(job.prompt);
     const uncond = m.tokenizer.encodeDetailed(job.negativePrompt);
     const models = diffusionModels(m);
-    const image = rgbaToTensor(job.initImage.rgba, job.width, job.height);
+    const input = generationInput(job);
     const schedulerName = job.scheduler ?? m.config.schedulerClass;
     const schedulerConfig = { ...m.config.schedulerConfig, ...job.schedulerOverrides };
+    const checker = job.safetyChecker ? m.safetyChecker : null;
     const images: Uint8Array[] = [];
     const seeds: number[] = [];
+    const nsfw: boolean[] = [];
     let denoiseSeconds = 0;
     let stepsRun = 0;
     for (let i = 0; i < job.samples; i++) {
       const seed = job.seed + i;
       seeds.push(seed);
       const loopStart = performance.now();
-      const decoded = await runImg2Img(models, {
+      const decoded = await runPipeline(models, {
         condIds: cond.ids,
         uncondIds: uncond.ids,
-        image,
         width: job.width,
         height: job.height,
         steps: job.steps,
-        strength: job.strength,
         guidanceScale: job.guidanceScale,
         schedulerName,
         schedulerConfig,
         rng: createTorchGenerator(seed),
+        input,
       }, {
         shouldStop,
         onStep: (p) => {
@@ -140,7 +226,14 @@ export class Engine {
       denoiseSeconds += (performance.now() - loopStart) / 1000;
       onProgress?.({ phase: 'decode', sample: i + 1, samples: job.samples });
       const [, , h, w] = decoded.dims;
-      images.push(encodeRgbPng(tensorToRgb(decoded.data as Float32Array, w, h), w, h));
+      const rgb = tensorToRgb(decoded.data as Float32Array, w, h);
+      if (checker) {
+        const flagged = await checker.isFlagged(decoded.data as Float32Array, rgb, w, h);
+        nsfw.push(flagged);
+        // diffusers' checker returns a black image for a flagged one
+        if (flagged) rgb.fill(0);
+      }
+      images.push(encodeRgbPng(rgb, w, h));
     }
     return {
       images,
@@ -149,8 +242,33 @@ export class Engine {
       height: job.height,
       scheduler: schedulerName,
       promptTruncated: cond.truncated,
+      safetyChecked: checker !== null,
+      nsfw,
+      hasSafetyChecker: m.safetyChecker !== null,
       timings: { total: (performance.now() - started) / 1000, denoise: denoiseSeconds, stepsRun },
     };
+  }
+}
+
+function imageTensor(image: RgbaImage, job: GenerationJob, what: string): Float32Array {
+  if (image.width !== job.width || image.height !== job.height || image.rgba.length !== job.width * job.height * 4) {
+    throw new Error(`the ${what} is ${image.width}x${image.height}, the job is ${job.width}x${job.height}`);
+  }
+  return rgbaToTensor(image.rgba, job.width, job.height);
+}
+
+/** The job's images as the pipeline takes them. */
+function generationInput(job: GenerationJob): GenerationInput {
+  switch (job.mode) {
+    case 'text2img':
+      return { mode: 'text2img' };
+    case 'img2img':
+      return { mode: 'img2img', image: imageTensor(job.initImage, job, 'init image'), strength: job.strength };
+    case 'inpaint': {
+      const image = imageTensor(job.initImage, job, 'init image');
+      imageTensor(job.maskImage, job, 'mask image');
+      return { mode: 'inpaint', image, mask: binariseMask(job.maskImage.rgba, job.width, job.height), strength: job.strength };
+    }
   }
 }
 
@@ -163,6 +281,8 @@ function diffusionModels(m: LoadedModel): DiffusionModels {
   return {
     scalingFactor: m.config.scalingFactor,
     latentChannels: m.config.latentChannels,
+    vaeScaleFactor: m.vaeScaleFactor,
+    unetInChannels: m.unetInChannels,
     async encodeText(ids) {
       // Exports with a fixed batch of 1 get one call per prompt.
       const groups = textBatch === 1 ? ids.map((x) => [x]) : [ids];
@@ -189,7 +309,7 @@ function diffusionModels(m: LoadedModel): DiffusionModels {
       // A UNet fixed to batch 1 under guidance: one call per half.
       const parts = await Promise.all(Array.from({ length: batch }, (_, i) => i).map(async (i) =>
         runOne(sliceBatch(sample, i), sliceBatch(text, i))));
-      return concatBatch(parts.map((p, i) => ({ data: p, dims: [1, ...sample.dims.slice(1)] }))).data as Float32Array;
+      return concatBatch(parts.map((p) => ({ data: p, dims: [1, p.length] }))).data as Float32Array;
     },
     async encodeImage(image) {
       return first(await vaeEncoder.run({ [vaeEncoder.inputs[0].name]: image }), vaeEncoder);

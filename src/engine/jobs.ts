@@ -38,7 +38,7 @@ export interface Img2ImgJob extends JobBase {
   initImage: RgbaImage;
 }
 
-/** Mask: white = repaint, black = keep (the mask's red channel is read, as diffusers reads "L"). */
+/** Mask: white = repaint, black = keep (read as a grayscale "L" image and binarised, as diffusers does). */
 export interface InpaintJob extends JobBase {
   mode: 'inpaint';
   strength: number;

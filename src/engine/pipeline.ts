@@ -1,9 +1,11 @@
 /**
- * The denoising loop, shared by every mode. It follows diffusers' StableDiffusionImg2ImgPipeline:
- * strength picks the timesteps (get_timesteps), the image latents are scaled by the VAE's
- * scaling factor and passed to add_noise, classifier-free guidance is one batch-2 UNet call.
- * It sees models only through `DiffusionModels`, so the math is testable without ORT.
+ * The denoising loop, shared by every mode, after diffusers' StableDiffusionPipeline (text2img),
+ * StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline. The modes differ only in the
+ * first latents and in what each step adds: the 9-channel inpainting UNet's extra input channels,
+ * or the 4-channel UNet's blend with the known image latents. Classifier-free guidance is one
+ * batch-2 UNet call. It sees models only through `DiffusionModels`, so the math is testable without ORT.
  */
+import { blendKnownLatents, maskImage, resizeMaskNearest } from './inpaint-mask.ts';
 import { createScheduler, getImg2ImgTimesteps } from './schedulers/index.ts';
 import type { Scheduler, SchedulerConfig, SchedulerRng } from './schedulers/types.ts';
 import type { HostTensor } from './runtime.ts';
@@ -12,7 +14,7 @@ import type { HostTensor } from './runtime.ts';
 export interface DiffusionModels {
   /** Token ids [B, 77] -> text embeddings [B, 77, D]. */
   encodeText(ids: Int32Array[]): Promise<HostTensor>;
-  /** sample [B, 4, h, w] at one timestep with text [B, 77, D] -> noise prediction [B, 4, h, w]. */
+  /** sample [B, unetInChannels, h, w] at one timestep with text [B, 77, D] -> noise prediction [B, latentChannels, h, w]. */
   predictNoise(sample: HostTensor, timestep: number, text: HostTensor): Promise<Float32Array>;
   /** Image [1, 3, H, W] in [-1, 1] -> the encoder's output: a latent [1, 4, h, w] or distribution parameters [1, 8, h, w]. */
   encodeImage(image: HostTensor): Promise<HostTensor>;
@@ -21,22 +23,30 @@ export interface DiffusionModels {
   /** The VAE config's scaling_factor (0.18215 for SD 1.x). */
   readonly scalingFactor: number;
   readonly latentChannels: number;
+  /** Pixels per latent along each side: 2 ** (len(vae block_out_channels) - 1), 8 for SD. */
+  readonly vaeScaleFactor: number;
+  /** The UNet's `sample` channels: latentChannels, or 2 * latentChannels + 1 for inpainting UNets. */
+  readonly unetInChannels: number;
 }
 
-export interface Img2ImgParams {
+/** What the job starts from. Images are [3, H, W] in [-1, 1]; the mask is [H * W] of 1 (repaint) / 0 (keep). */
+export type GenerationInput =
+  | { mode: 'text2img' }
+  | { mode: 'img2img'; image: Float32Array; strength: number }
+  | { mode: 'inpaint'; image: Float32Array; mask: Float32Array; strength: number };
+
+export interface PipelineParams {
   condIds: Int32Array;
   uncondIds: Int32Array;
-  /** [3, H, W] in [-1, 1]. */
-  image: Float32Array;
   width: number;
   height: number;
   steps: number;
-  strength: number;
   guidanceScale: number;
   schedulerName: string;
   schedulerConfig: SchedulerConfig;
-  /** Draws the encoder's sample noise (if any), the initial noise and ancestral noise, in diffusers' order. */
+  /** Draws the encoders' sample noise, the initial noise and ancestral noise, in diffusers' order. */
   rng: SchedulerRng;
+  input: GenerationInput;
 }
 
 export interface StepProgress {
@@ -49,6 +59,14 @@ export interface LoopHooks {
   onStep?(p: StepProgress): void | Promise<void>;
   /** Checked before every step so a cancel ends the run within one step. */
   shouldStop?(): boolean;
+}
+
+/** What a mode adds to each step of the shared loop. */
+export interface StepConditioning {
+  /** Channels appended after the scaled latents of every batch item on each UNet call (9-channel inpainting). */
+  extraChannels?: HostTensor;
+  /** The latents to go on with after step `i` (0-based): the 4-channel inpainting blend. */
+  afterStep?(latents: Float32Array, i: number): Float32Array;
 }
 
 export class JobCancelled extends Error {
@@ -91,19 +109,38 @@ export async function encodePrompt(models: DiffusionModels, condIds: Int32Array,
   return models.encodeText(guided ? [uncondIds, condIds] : [condIds]);
 }
 
-/** Image latents as the UNet sees them: the encoder's latent (sampled if it gives a distribution) × scaling factor. */
-export async function encodeInitLatents(models: DiffusionModels, image: Float32Array, width: number, height: number, rng: SchedulerRng): Promise<HostTensor> {
-  const encoded = await models.encodeImage({ data: image, dims: [1, 3, height, width] });
-  const [, channels, h, w] = encoded.dims;
-  const latent = channels === models.latentChannels * 2
-    ? sampleLatentDistribution(encoded.data as Float32Array, models.latentChannels, rng)
-    : (encoded.data as Float32Array);
-  const scaled = new Float32Array(latent.length);
-  for (let i = 0; i < latent.length; i++) scaled[i] = latent[i] * models.scalingFactor;
-  return { data: scaled, dims: [1, models.latentChannels, h, w] };
+export interface EncodedLatents {
+  /** [1, C, h, w], times the scaling factor. */
+  latents: HostTensor;
+  /** Whether the encoder gave a distribution, so that encoding drew latent-sized noise from the rng. */
+  sampled: boolean;
 }
 
-/** Runs the scheduler loop from `latents` over `timesteps`; returns the final latents. */
+/** Image latents as the UNet sees them: the encoder's latent (sampled if it gives a distribution) × scaling factor. */
+export async function encodeImageLatents(models: DiffusionModels, image: Float32Array, width: number, height: number, rng: SchedulerRng): Promise<EncodedLatents> {
+  const encoded = await models.encodeImage({ data: image, dims: [1, 3, height, width] });
+  const [, channels, h, w] = encoded.dims;
+  const sampled = channels === models.latentChannels * 2;
+  const latent = sampled ? sampleLatentDistribution(encoded.data as Float32Array, models.latentChannels, rng) : (encoded.data as Float32Array);
+  const scaled = new Float32Array(latent.length);
+  for (let i = 0; i < latent.length; i++) scaled[i] = latent[i] * models.scalingFactor;
+  return { latents: { data: scaled, dims: [1, models.latentChannels, h, w] }, sampled };
+}
+
+/** [B, C1, h, w] scaled latents and [1, C2, h, w] extra channels -> [B, C1 + C2, h, w], the extras repeated per batch item. */
+function appendChannels(latents: Float32Array, batch: number, extra: HostTensor): Float32Array {
+  const perItem = latents.length / batch;
+  const extraData = extra.data as Float32Array;
+  const out = new Float32Array(latents.length + batch * extraData.length);
+  for (let b = 0; b < batch; b++) {
+    const base = b * (perItem + extraData.length);
+    out.set(latents.subarray(b * perItem, (b + 1) * perItem), base);
+    out.set(extraData, base + perItem);
+  }
+  return out;
+}
+
+/** Runs the scheduler loop from `start` over `timesteps`; returns the final latents. */
 export async function denoise(
   models: DiffusionModels,
   scheduler: Scheduler,
@@ -113,25 +150,30 @@ export async function denoise(
   guidanceScale: number,
   rng: SchedulerRng,
   hooks: LoopHooks = {},
+  conditioning: StepConditioning = {},
 ): Promise<Float32Array> {
   const guided = usesGuidance(guidanceScale);
+  const batch = guided ? 2 : 1;
   let latents = start.data as Float32Array;
-  const dims = start.dims;
+  const [, channels, h, w] = start.dims;
+  const extra = conditioning.extraChannels;
+  const inputChannels = channels + (extra ? extra.dims[1] : 0);
   for (let i = 0; i < timesteps.length; i++) {
     if (hooks.shouldStop?.()) throw new JobCancelled();
     const t = timesteps[i];
-    const input = scheduler.scaleModelInput(latents, t);
-    let noisePred: Float32Array;
+    // scale_model_input is elementwise, so scaling one copy equals scaling the guidance batch
+    const scaled = scheduler.scaleModelInput(latents, t);
+    let input = scaled;
     if (guided) {
-      const batch = new Float32Array(input.length * 2);
-      batch.set(input, 0);
-      batch.set(input, input.length);
-      const pred = await models.predictNoise({ data: batch, dims: [2, ...dims.slice(1)] }, t, text);
-      noisePred = combineGuidance(pred, guidanceScale);
-    } else {
-      noisePred = await models.predictNoise({ data: input, dims }, t, text);
+      input = new Float32Array(scaled.length * 2);
+      input.set(scaled, 0);
+      input.set(scaled, scaled.length);
     }
+    if (extra) input = appendChannels(input, batch, extra);
+    const pred = await models.predictNoise({ data: input, dims: [batch, inputChannels, h, w] }, t, text);
+    const noisePred = guided ? combineGuidance(pred, guidanceScale) : pred;
     latents = scheduler.step(noisePred, t, latents, rng).prevSample;
+    if (conditioning.afterStep) latents = conditioning.afterStep(latents, i);
     await hooks.onStep?.({ step: i + 1, totalSteps: timesteps.length, timestep: t });
   }
   // A NaN would decode to a black image; say what went wrong instead.
@@ -146,15 +188,127 @@ export async function decode(models: DiffusionModels, latents: Float32Array, dim
   return models.decodeLatents({ data: unscaled, dims });
 }
 
-/** One img2img image: diffusers' StableDiffusionImg2ImgPipeline.__call__ for batch 1. */
-export async function runImg2Img(models: DiffusionModels, p: Img2ImgParams, hooks: LoopHooks = {}): Promise<HostTensor> {
+/** How one mode starts: the timesteps to run, the first latents, and what each step adds. */
+interface Start {
+  timesteps: number[];
+  latents: HostTensor;
+  conditioning: StepConditioning;
+}
+
+function latentDims(models: DiffusionModels, width: number, height: number): number[] {
+  const f = models.vaeScaleFactor;
+  return [1, models.latentChannels, Math.floor(height / f), Math.floor(width / f)];
+}
+
+/** diffusers' prepare_latents for pure noise: randn(shape) × init_noise_sigma (read after set_timesteps). */
+function scaledNoise(noise: Float32Array, scheduler: Scheduler): Float32Array {
+  // torch multiplies a float32 tensor by the scalar in float32
+  const sigma = Math.fround(scheduler.initNoiseSigma);
+  const out = new Float32Array(noise.length);
+  for (let i = 0; i < noise.length; i++) out[i] = noise[i] * sigma;
+  return out;
+}
+
+function isInpaintingUNet(models: DiffusionModels): boolean {
+  return models.unetInChannels === 2 * models.latentChannels + 1;
+}
+
+function requirePlainUNet(models: DiffusionModels, mode: string): void {
+  if (models.unetInChannels !== models.latentChannels) {
+    throw new Error(
+      `this model's UNet takes ${models.unetInChannels} input channels (an inpainting model); ${mode} needs a ${models.latentChannels}-channel UNet`,
+    );
+  }
+}
+
+/** StableDiffusionPipeline: all timesteps from noise × init_noise_sigma; no begin index, as diffusers sets none. */
+async function startText2Img(models: DiffusionModels, scheduler: Scheduler, p: PipelineParams): Promise<Start> {
+  requirePlainUNet(models, 'text2img');
+  scheduler.setTimesteps(p.steps);
+  const dims = latentDims(models, p.width, p.height);
+  const noise = p.rng.randn(dims.reduce((a, b) => a * b, 1));
+  return { timesteps: scheduler.timesteps.slice(), latents: { data: scaledNoise(noise, scheduler), dims }, conditioning: {} };
+}
+
+/** StableDiffusionImg2ImgPipeline: the image latents noised at the first timestep that strength leaves. */
+async function startImg2Img(models: DiffusionModels, scheduler: Scheduler, p: PipelineParams, image: Float32Array, strength: number): Promise<Start> {
+  requirePlainUNet(models, 'img2img');
+  const { timesteps, latentTimestep } = getImg2ImgTimesteps(scheduler, p.steps, strength);
+  const init = (await encodeImageLatents(models, image, p.width, p.height, p.rng)).latents;
+  const noise = p.rng.randn(init.data.length);
+  const noisy = scheduler.addNoise(init.data as Float32Array, noise, latentTimestep);
+  return { timesteps, latents: { data: noisy, dims: init.dims }, conditioning: {} };
+}
+
+/**
+ * StableDiffusionInpaintPipeline. The rng draws as diffusers' do: the image latents' encoder
+ * sample (when the image is encoded: always for a 4-channel UNet, below full strength for a
+ * 9-channel one), then the noise, then the masked image latents' encoder sample.
+ */
+async function startInpaint(
+  models: DiffusionModels,
+  scheduler: Scheduler,
+  p: PipelineParams,
+  input: Extract<GenerationInput, { mode: 'inpaint' }>,
+): Promise<Start> {
+  const nineChannel = isInpaintingUNet(models);
+  if (!nineChannel && models.unetInChannels !== models.latentChannels) {
+    throw new Error(`this model's UNet takes ${models.unetInChannels} input channels; inpainting needs ${models.latentChannels} or ${2 * models.latentChannels + 1}`);
+  }
+  const { timesteps, latentTimestep } = getImg2ImgTimesteps(scheduler, p.steps, input.strength);
+  const isStrengthMax = input.strength === 1;
+  const image = !nineChannel || !isStrengthMax ? await encodeImageLatents(models, input.image, p.width, p.height, p.rng) : null;
+  const dims = image?.latents.dims ?? latentDims(models, p.width, p.height);
+  const [, , h, w] = dims;
+  const noise = p.rng.randn(dims.reduce((a, b) => a * b, 1));
+  const first = isStrengthMax ? scaledNoise(noise, scheduler) : scheduler.addNoise(image!.latents.data as Float32Array, noise, latentTimestep);
+
+  const latentMask = resizeMaskNearest(input.mask, p.width, p.height, w, h);
+  const masked = maskImage(input.image, input.mask);
+  if (nineChannel) {
+    const maskedLatents = (await encodeImageLatents(models, masked, p.width, p.height, p.rng)).latents.data as Float32Array;
+    const extra = new Float32Array(latentMask.length + maskedLatents.length);
+    extra.set(latentMask, 0);
+    extra.set(maskedLatents, latentMask.length);
+    return { timesteps, latents: { data: first, dims }, conditioning: { extraChannels: { data: extra, dims: [1, 1 + models.latentChannels, h, w] } } };
+  }
+
+  // diffusers encodes the masked image for a 4-channel UNet too and never uses the result; only
+  // the rng draw it makes matters (later ancestral noise follows it), so draw without encoding.
+  if (image!.sampled) p.rng.randn(noise.length);
+  const known = image!.latents.data as Float32Array;
+  // add_noise after step i uses the scheduler's step index (begin + i + 1) in diffusers. A scheduler
+  // that has never stepped, with its begin index there, gives that level for every scheduler
+  // (ours and diffusers'), including IPNDM, whose own addNoise ignores the step index.
+  const noiser = createScheduler(p.schedulerName, p.schedulerConfig);
+  noiser.setTimesteps(p.steps);
+  const begin = scheduler.timesteps.length - timesteps.length;
+  return {
+    timesteps,
+    latents: { data: first, dims },
+    conditioning: {
+      afterStep(latents, i) {
+        let proper = known;
+        if (i < timesteps.length - 1) {
+          noiser.setBeginIndex(begin + i + 1);
+          proper = noiser.addNoise(known, noise, timesteps[i + 1]);
+        }
+        return blendKnownLatents(latents, proper, latentMask);
+      },
+    },
+  };
+}
+
+/** One image of any mode, batch 1: text encoding, start latents, the loop, the VAE decoder. */
+export async function runPipeline(models: DiffusionModels, p: PipelineParams, hooks: LoopHooks = {}): Promise<HostTensor> {
   const guided = usesGuidance(p.guidanceScale);
   const text = await encodePrompt(models, p.condIds, p.uncondIds, guided);
   const scheduler = createScheduler(p.schedulerName, p.schedulerConfig);
-  const { timesteps, latentTimestep } = getImg2ImgTimesteps(scheduler, p.steps, p.strength);
-  const init = await encodeInitLatents(models, p.image, p.width, p.height, p.rng);
-  const noise = p.rng.randn(init.data.length);
-  const noisy = scheduler.addNoise(init.data as Float32Array, noise, latentTimestep);
-  const latents = await denoise(models, scheduler, timesteps, { data: noisy, dims: init.dims }, text, p.guidanceScale, p.rng, hooks);
-  return decode(models, latents, init.dims);
+  const input = p.input;
+  const start =
+    input.mode === 'text2img' ? await startText2Img(models, scheduler, p)
+    : input.mode === 'img2img' ? await startImg2Img(models, scheduler, p, input.image, input.strength)
+    : await startInpaint(models, scheduler, p, input);
+  const latents = await denoise(models, scheduler, start.timesteps, start.latents, text, p.guidanceScale, p.rng, hooks, start.conditioning);
+  return decode(models, latents, start.latents.dims);
 }

@@ -26,6 +26,10 @@ export const EXAMPLE_REQUEST = {
   seed: null, webhook: null, track_id: null,
 };
 
+/** The mock hosted API that playwright.config.ts starts. */
+export const MOCK_API = `http://127.0.0.1:${Number(process.env.MOCK_API_PORT ?? 4398)}`;
+export const MOCK_KEY = 'test-key';
+
 export const test = base.extend<BackendOptions>({
   expectedBackend: ['webgpu', { option: true }],
 });
@@ -37,22 +41,47 @@ export async function serve(page: Page, url: string, body: Buffer | string, cont
 }
 
 /** Opens the app on a model, waits until it is ready, and checks it runs on the project's backend. */
-export async function openApp(page: Page, expectedBackend: 'webgpu' | 'wasm', model = 'tiny-sd'): Promise<void> {
+export interface AppOptions {
+  model?: string;
+  mode?: 'local' | 'remote' | 'auto';
+  endpoint?: string;
+  /** Stored as the page's API key before it starts (never put in the URL). */
+  key?: string;
+}
+
+export async function openApp(page: Page, expectedBackend: 'webgpu' | 'wasm', modelOrOptions: string | AppOptions = 'tiny-sd'): Promise<void> {
+  const o: AppOptions = typeof modelOrOptions === 'string' ? { model: modelOrOptions } : modelOrOptions;
   if (fixturesPresent) await serve(page, EXAMPLE_URL, readFileSync(EXAMPLE_IMAGE), 'image/png');
+  if (o.key) await page.addInitScript((key) => localStorage.setItem('sdapi.key', key), o.key);
   // No ?backend=: the wasm project's Chromium has no WebGPU adapter, so the app must fall back by itself.
-  await page.goto(`/?${new URLSearchParams({ model })}`);
+  const query = new URLSearchParams({ model: o.model ?? 'tiny-sd' });
+  if (o.mode) query.set('mode', o.mode);
+  if (o.endpoint) query.set('endpoint', o.endpoint);
+  await page.goto(`/?${query}`);
   await page.waitForFunction(() => document.body.dataset.ready !== undefined, undefined, { timeout: 120_000 });
   expect(await page.evaluate(() => document.body.dataset.ready), await page.locator('#backend').innerText()).toBe('true');
+  if (o.mode === 'remote') {
+    await expect(page.locator('#backend')).toContainText('Backend: REMOTE');
+    return;
+  }
   await expect(page.locator('#backend')).toContainText(`Backend: ${expectedBackend.toUpperCase()}`);
   if (expectedBackend === 'wasm') await expect(page.locator('#backend')).toContainText('no adapter');
+}
+
+/** Calls one of window.sdapi's methods in the page and returns its answer (JSON-safe). */
+export async function sdapiCall(page: Page, method: 'text2img' | 'img2img' | 'inpaint' | 'fetch' | 'systemLoad', arg?: unknown): Promise<ApiResult & Record<string, unknown>> {
+  return page.evaluate(async ([m, a]) => {
+    const api = window.sdapi as unknown as Record<string, (x?: unknown) => Promise<unknown>>;
+    return (await api[m as string](a)) as never;
+  }, [method, arg] as const);
 }
 
 export type ApiResult = { status: string; output?: string[]; meta?: Record<string, unknown>; message?: unknown; id?: number; generationTime?: number };
 
 /** Calls window.sdapi.img2img in the page and returns the response plus its output PNGs' bytes (base64). */
-export async function img2img(page: Page, request: unknown): Promise<{ response: ApiResult; pngs: Buffer[] }> {
-  const { response, pngs } = await page.evaluate(async (req) => {
-    const r = (await window.sdapi!.img2img(req)) as { status: string; output?: string[] };
+export async function img2img(page: Page, request: unknown, endpoint: 'text2img' | 'img2img' | 'inpaint' = 'img2img'): Promise<{ response: ApiResult; pngs: Buffer[] }> {
+  const { response, pngs } = await page.evaluate(async ([req, ep]) => {
+    const r = (await window.sdapi![ep](req)) as { status: string; output?: string[] };
     const files: string[] = [];
     for (const url of r.output ?? []) {
       const blob = await (await fetch(url)).blob();
@@ -62,7 +91,7 @@ export async function img2img(page: Page, request: unknown): Promise<{ response:
       files.push(btoa(s));
     }
     return { response: r, pngs: files };
-  }, request);
+  }, [request, endpoint] as const);
   return { response: response as ApiResult, pngs: pngs.map((b) => Buffer.from(b, 'base64')) };
 }
 

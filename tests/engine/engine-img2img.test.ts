@@ -51,7 +51,7 @@ function job(overrides: Partial<Img2ImgJob> = {}): Img2ImgJob {
   const height = overrides.height ?? 64;
   return {
     mode: 'img2img', prompt: 'a cat sitting on a bench', negativePrompt: '', width, height, samples: 1, steps: 10,
-    guidanceScale: 7.5, strength: 0.7, seed: 42, schedulerOverrides: {},
+    guidanceScale: 7.5, strength: 0.7, seed: 42, schedulerOverrides: {}, safetyChecker: false,
     initImage: { rgba: gradient(width, height), width, height }, ...overrides,
   };
 }

@@ -85,6 +85,9 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
     const image = /^\/output\/(\d+)x(\d+)\/(\d+)-(\d+)\.png$/.exec(pathname);
     if (req.method === 'GET' && image) return send(res, 200, outputPng(+image[1]!, +image[2]!, +image[3]! + +image[4]!), 'image/png');
     if (req.method === 'GET' && pathname === '/') return send(res, 200, 'mock hosted Stable Diffusion API\n', 'text/plain');
+    // A webhook receiver for the app's webhook tests, and a way for browser tests to read what arrived.
+    if (req.method === 'POST' && pathname.startsWith('/webhook/')) return json(res, 200, { received: true });
+    if (req.method === 'GET' && pathname === '/_requests') return json(res, 200, requests.filter((r) => r.path !== '/_requests'));
     if (req.method !== 'POST' || !pathname.startsWith('/api/v3/')) return json(res, 404, { status: 'error', message: `No route ${req.method} ${pathname}` });
     if (!isObject(body)) return json(res, 400, { status: 'error', message: 'The body must be a JSON object.' });
     if (body.key !== validKey) return json(res, 200, { status: 'error', message: 'Invalid API key' });
