@@ -150,7 +150,11 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
     const success = successFor(id, body);
     const processing = /\[processing:(\d+)\]/.exec(prompt);
     const failed = prompt.includes('[failed]');
-    if (!processing && !failed) return json(res, 200, success);
+    if (!processing && !failed) {
+      // As the hosted API does, a finished job can be fetched again by id.
+      jobs.set(String(id), { fetchesLeft: 0, outcome: 'success', success });
+      return json(res, 200, success);
+    }
     jobs.set(String(id), { fetchesLeft: failed ? 1 : Math.max(1, Number(processing![1])), outcome: failed ? 'failed' : 'success', success });
     json(res, 200, processingFor(id, success.meta as Json));
   }
