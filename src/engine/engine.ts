@@ -27,7 +27,8 @@ export interface LoadedModelInfo {
 interface Sessions {
   textEncoder: ModelSession;
   unet: ModelSession;
-  vaeEncoder: ModelSession;
+  /** Absent in text2img-only exports (e.g. Microsoft's SD 1.5 for WebNN). */
+  vaeEncoder?: ModelSession;
   vaeDecoder: ModelSession;
   /** Optional: absent when the model has no safety_checker/model.onnx. */
   safetyChecker?: ModelSession;
@@ -78,6 +79,29 @@ function jsonFile(bytes: Map<string, Uint8Array>, path: string): Record<string, 
 
 export type ProgressSink = (p: EngineProgress) => void;
 
+/** A model's files by path, as the sessions need them. */
+interface ModelFiles {
+  has(path: string): boolean;
+  required(path: string): Uint8Array;
+  external(path: string): { path: string; data: Uint8Array }[] | undefined;
+}
+
+function modelFiles(modelId: string, bytes: Map<string, Uint8Array>): ModelFiles {
+  return {
+    has: (path) => bytes.has(path),
+    required(path) {
+      const b = bytes.get(path);
+      if (!b) throw new Error(`${modelId}: the model has no ${path}`);
+      return b;
+    },
+    external(path) {
+      const data = bytes.get(`${path}_data`);
+      // The graph names its external file relative to itself: "model.onnx_data".
+      return data ? [{ path: `${path.split('/').pop()}_data`, data }] : undefined;
+    },
+  };
+}
+
 export class Engine {
   private model: LoadedModel | null = null;
 
@@ -105,23 +129,18 @@ export class Engine {
       maxLength: config.tokenizer.maxLength,
       padTokenId: config.tokenizer.padTokenId,
     });
-    const graph = (path: string) => {
-      const b = bytes.get(path);
-      if (!b) throw new Error(`${source.id}: the model has no ${path}`);
-      return b;
-    };
-    const checkerGraph = bytes.get(SAFETY_CHECKER_FILES.graph) ?? null;
+    const files = modelFiles(source.id, bytes);
     const preprocessor = jsonFile(bytes, SAFETY_CHECKER_FILES.preprocessor);
-    if (checkerGraph && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
+    if (files.has(SAFETY_CHECKER_FILES.graph) && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
     let sessions: Sessions;
     try {
       onProgress?.({ phase: 'load', modelId: source.id, message: `creating sessions on ${this.backend.backend}` });
-      sessions = await this.createSessions(graph, checkerGraph, this.backend.backend);
+      sessions = await this.createSessions(files, this.backend.backend);
     } catch (e) {
       if (this.backend.backend !== 'webgpu') throw e;
       this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
       onProgress?.({ phase: 'load', modelId: source.id, message: this.backend.reason });
-      sessions = await this.createSessions(graph, checkerGraph, 'wasm');
+      sessions = await this.createSessions(files, 'wasm');
     }
     let safetyChecker: SafetyChecker | null = null;
     try {
@@ -143,15 +162,20 @@ export class Engine {
     return this.info(this.model);
   }
 
-  private async createSessions(graph: (path: string) => Uint8Array, checkerGraph: Uint8Array | null, backend: Backend): Promise<Sessions> {
-    const opts = { ort: this.ort, backend };
+  private async createSessions(files: ModelFiles, backend: Backend): Promise<Sessions> {
+    const create = (label: string, path: string) => createModelSession(label, files.required(path), {
+      ort: this.ort,
+      backend,
+      // Graphs over 2 GB (or exported that way) keep their weights in "<name>_data" beside them.
+      externalData: files.external(path),
+    });
     const sessions: Sessions = {
-      textEncoder: await createModelSession('text_encoder', graph(GRAPH_FILES.textEncoder), opts),
-      unet: await createModelSession('unet', graph(GRAPH_FILES.unet), opts),
-      vaeEncoder: await createModelSession('vae_encoder', graph(GRAPH_FILES.vaeEncoder), opts),
-      vaeDecoder: await createModelSession('vae_decoder', graph(GRAPH_FILES.vaeDecoder), opts),
+      textEncoder: await create('text_encoder', GRAPH_FILES.textEncoder),
+      unet: await create('unet', GRAPH_FILES.unet),
+      vaeDecoder: await create('vae_decoder', GRAPH_FILES.vaeDecoder),
     };
-    if (checkerGraph) sessions.safetyChecker = await createModelSession('safety_checker', checkerGraph, opts);
+    if (files.has(GRAPH_FILES.vaeEncoder)) sessions.vaeEncoder = await create('vae_encoder', GRAPH_FILES.vaeEncoder);
+    if (files.has(SAFETY_CHECKER_FILES.graph)) sessions.safetyChecker = await create('safety_checker', SAFETY_CHECKER_FILES.graph);
     return sessions;
   }
 
@@ -312,6 +336,7 @@ function diffusionModels(m: LoadedModel): DiffusionModels {
       return concatBatch(parts.map((p) => ({ data: p, dims: [1, p.length] }))).data as Float32Array;
     },
     async encodeImage(image) {
+      if (!vaeEncoder) throw new Error(`the model ${m.source.id} has no VAE encoder, so it cannot take an init image (img2img and inpaint); use text2img or another model`);
       return first(await vaeEncoder.run({ [vaeEncoder.inputs[0].name]: image }), vaeEncoder);
     },
     async decodeLatents(latents) {

@@ -163,12 +163,15 @@ function fromOrt(t: OrtWeb.Tensor): HostTensor {
 export interface SessionFactoryOptions {
   ort: OrtModule;
   backend: Backend;
+  /** Weights stored outside the graph (".onnx_data"), by the path the graph names them with. */
+  externalData?: { path: string; data: Uint8Array }[];
 }
 
-export async function createModelSession(label: string, bytes: Uint8Array, { ort, backend }: SessionFactoryOptions): Promise<ModelSession> {
+export async function createModelSession(label: string, bytes: Uint8Array, { ort, backend, externalData }: SessionFactoryOptions): Promise<ModelSession> {
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
+    ...(externalData ? { externalData } : {}),
   });
   return new ModelSession(label, ort, session);
 }

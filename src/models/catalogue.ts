@@ -1,15 +1,45 @@
 /**
- * The models the app can run. For now: the tiny models the project generates at build time
- * (listed with sizes and sha256 in models/models.json beside them); tiny-sd is the offline default.
+ * The models the app can run: the tiny models the project generates at build time (listed with
+ * sizes and sha256 in models/models.json beside them; tiny-sd is the offline default), the real
+ * models of real-models.ts, and models a user adds by URL.
  */
 import type { ModelFile, ModelSource } from './model-source.ts';
+
+export interface ModelFeatures {
+  text2img: boolean;
+  img2img: boolean;
+  inpaint: boolean;
+  /** Whether classifier-free guidance helps (distilled models such as SD-Turbo run without). */
+  guidance: boolean;
+  safetyChecker: boolean;
+}
+
+/** Recommended request defaults for the model. */
+export interface ModelDefaults {
+  steps: number;
+  guidanceScale: number;
+  scheduler?: string;
+  width: number;
+  height: number;
+  strength: number;
+}
 
 export interface CatalogueEntry {
   id: string;
   name: string;
   description: string;
   source: ModelSource;
+  features?: ModelFeatures;
+  defaults?: ModelDefaults;
+  /** Hugging Face repository, for real models. */
+  repo?: string;
+  dtype?: 'fp16' | 'fp32' | 'int8';
+  license?: string;
+  /** Approximate total download, for display and the quota check before sizes are known. */
+  approxBytes?: number;
 }
+
+const TINY_DEFAULTS: ModelDefaults = { steps: 20, guidanceScale: 7.5, width: 512, height: 512, strength: 0.7 };
 
 export const DEFAULT_MODEL_ID = 'tiny-sd';
 
@@ -31,6 +61,16 @@ export async function loadGeneratedCatalogue(manifestUrl: string, fetchFn: typeo
     id,
     name: id,
     description: DESCRIPTIONS[id] ?? 'Generated model',
+    dtype: id.includes('fp16') ? 'fp16' : 'fp32',
+    features: {
+      text2img: true,
+      img2img: true,
+      inpaint: true,
+      guidance: true,
+      safetyChecker: files.some((f) => f.path.startsWith('safety_checker/')),
+    },
+    defaults: TINY_DEFAULTS,
+    approxBytes: files.reduce((n, f) => n + (f.size ?? 0), 0),
     source: { id, baseUrl: new URL(`${id}/`, manifestUrl).href, files },
   }));
 }
