@@ -12,6 +12,7 @@ import {
   torchLinspaceF32,
   trainingSigmas,
 } from '../../src/engine/schedulers/common.ts';
+import { DIFFUSERS_TEST_BETAS } from './schedulers-fixtures.ts';
 
 // Reference numbers printed by numpy 1.24 / torch 1.13 (CPU, float32).
 const SD = { num_train_timesteps: 1000, beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear' };
@@ -83,7 +84,7 @@ describe('torch constructors', () => {
   });
 
   it('cumprod accumulates in float64 like torch on the CPU', () => {
-    const ac = alphasCumprod(makeBetas({ num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' }));
+    const ac = alphasCumprod(makeBetas(DIFFUSERS_TEST_BETAS));
     expect(ac[0]).toBe(0.9998999834060669);
     expect(ac[499]).toBeCloseTo(0.07858724147081375, 7);
     expect(Math.abs(ac[999] / 4.0358307160204276e-5 - 1)).toBeLessThan(1e-6);

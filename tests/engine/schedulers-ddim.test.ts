@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DDIMScheduler } from '../../src/engine/schedulers/ddim.ts';
-import { absStats, close, fullLoop } from './schedulers-fixtures.ts';
+import { absStats, close, DIFFUSERS_TEST_BETAS, fullLoop } from './schedulers-fixtures.ts';
 
 // diffusers tests/schedulers/test_scheduler_ddim.py: 10 steps, eta 0. `want` are the test's
 // values (4-6 digits); `ref` the loop through diffusers' own code on CPU torch with torch 2.x's
 // linspace, matched to 1e-5 relative.
-const CONFIG = { num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear', clip_sample: true };
+const CONFIG = { ...DIFFUSERS_TEST_BETAS, clip_sample: true };
 
 const CASES: { name: string; config: Record<string, unknown>; tStart?: number; want: [number, number]; ref: [number, number] }[] = [
   { name: 'no noise', config: {}, want: [172.0067, 0.223967], ref: [172.0067138671875, 0.2239670753479004] },

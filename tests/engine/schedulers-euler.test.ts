@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { EulerDiscreteScheduler } from '../../src/engine/schedulers/euler-discrete.ts';
-import { absStats, close, fullLoop } from './schedulers-fixtures.ts';
+import { absStats, close, DIFFUSERS_TEST_BETAS, fullLoop } from './schedulers-fixtures.ts';
 
 // diffusers tests/schedulers/test_scheduler_euler.py: config, 10 steps, expected |x| sum and mean.
 // Besides those values, `ref` is the same loop through diffusers' own code on CPU torch with torch
 // 2.x's linspace, printed to float32 precision, which the port must match to 1e-5 relative.
-const CONFIG = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
+const CONFIG = { ...DIFFUSERS_TEST_BETAS, num_train_timesteps: 1100 };
 
 describe('EulerDiscreteScheduler full loops (diffusers test_scheduler_euler.py)', () => {
   it('no noise', () => {

@@ -3,7 +3,15 @@ import { createTorchGenerator } from '../../src/engine/random.ts';
 import { createScheduler } from '../../src/engine/schedulers/index.ts';
 import { IPNDMScheduler } from '../../src/engine/schedulers/ipndm.ts';
 import type { Scheduler } from '../../src/engine/schedulers/types.ts';
-import { absStats, close, dummyModel, dummyNoiseDeter, dummySampleDeter, fullLoop } from './schedulers-fixtures.ts';
+import {
+  absStats,
+  close,
+  DIFFUSERS_TEST_BETAS,
+  dummyModel,
+  dummyNoiseDeter,
+  dummySampleDeter,
+  fullLoop,
+} from './schedulers-fixtures.ts';
 
 /*
  * The deterministic full loops of diffusers' tests/schedulers/test_scheduler_*.py, ported with
@@ -15,7 +23,7 @@ import { absStats, close, dummyModel, dummyNoiseDeter, dummySampleDeter, fullLoo
  *   relative. Some diffusers expectations predate torch 2's linspace (PNDM with beta_start 0.01
  *   moves by 2e-5 relative), which is why both are kept.
  */
-const B1100 = { num_train_timesteps: 1100, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
+const B1100 = { ...DIFFUSERS_TEST_BETAS, num_train_timesteps: 1100 };
 type Want = [number, number, number, number] | null;
 
 function check(x: Float32Array, want: Want, ref: [number, number]): void {
@@ -87,7 +95,7 @@ describe('k-diffusion schedulers, 10-step full loops (1100 training steps, linea
   });
 });
 
-const PNDM_CONFIG = { num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02, beta_schedule: 'linear' };
+const PNDM_CONFIG = DIFFUSERS_TEST_BETAS;
 const PNDM_LOOPS: { case: string; config: Record<string, unknown>; want: Want; ref: [number, number] }[] = [
   { case: 'no_noise', config: {}, want: [198.1318, 0.258, 0.01, 0.001], ref: [198.13189697265625, 0.2579842507839203] },
   { case: 'vpred', config: { prediction_type: 'v_prediction' }, want: [67.3986, 0.0878, 0.01, 0.001], ref: [67.39862060546875, 0.0877586230635643] },

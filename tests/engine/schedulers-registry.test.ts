@@ -9,19 +9,7 @@ import {
 } from '../../src/engine/schedulers/index.ts';
 import type { Scheduler } from '../../src/engine/schedulers/types.ts';
 import { createTorchGenerator } from '../../src/engine/random.ts';
-import { absStats, close, dummyNoiseDeter, dummySampleDeter } from './schedulers-fixtures.ts';
-
-const SD15 = {
-  _class_name: 'PNDMScheduler',
-  num_train_timesteps: 1000,
-  beta_start: 0.00085,
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  steps_offset: 1,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  clip_sample: false,
-};
+import { absStats, close, dummyNoiseDeter, dummySampleDeter, halfModel, SD15 } from './schedulers-fixtures.ts';
 
 describe('registry', () => {
   it('lists the 18 API names', () => {
@@ -111,15 +99,11 @@ describe('getImg2ImgTimesteps (diffusers StableDiffusionImg2ImgPipeline.get_time
 
   it('img2img loops match diffusers (Euler, Heun, KDPM2 ancestral)', () => {
     // diffusers' StableDiffusionImg2ImgPipeline order of calls, with a stand-in UNet 0.5·x + 0.1·t/1000
-    const model = (x: Float32Array, t: number) => {
-      const bias = Math.fround(Math.fround(Math.fround(t) / 1000) * 0.1);
-      return x.map((v) => Math.fround(v * 0.5) + bias);
-    };
     const run = (s: Scheduler, steps: number, strength: number) => {
       const { timesteps, latentTimestep } = getImg2ImgTimesteps(s, steps, strength);
       let x = s.addNoise(dummySampleDeter(), dummyNoiseDeter(), latentTimestep);
       const rng = createTorchGenerator(0);
-      for (const t of timesteps) x = s.step(model(s.scaleModelInput(x, t), t), t, x, rng).prevSample;
+      for (const t of timesteps) x = s.step(halfModel(s.scaleModelInput(x, t), t), t, x, rng).prevSample;
       return absStats(x);
     };
     const cfg = { ...SD15, timestep_spacing: 'leading' };

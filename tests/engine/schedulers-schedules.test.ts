@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from '../../src/engine/schedulers/index.ts';
 import { lmsCoefficient } from '../../src/engine/schedulers/lms-discrete.ts';
+import { SD15 } from './schedulers-fixtures.ts';
 
 // Schedules for SD 1.x's betas with "leading" spacing and steps_offset 1, 4 steps: diffusers'
 // set_timesteps through its own code (CPU torch with torch 2.x's linspace; numbers only). KDPM2's
 // fractional timesteps come from float32 log-sigma interpolation.
-const SD = {
-  num_train_timesteps: 1000,
-  beta_start: 0.00085,
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  steps_offset: 1,
-  timestep_spacing: 'leading',
-};
+const SD = { ...SD15, timestep_spacing: 'leading' };
 
 const SCHEDULES: {
   name: string;

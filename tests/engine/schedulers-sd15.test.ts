@@ -4,22 +4,10 @@ import { EulerDiscreteScheduler } from '../../src/engine/schedulers/euler-discre
 import { PNDMScheduler } from '../../src/engine/schedulers/pndm.ts';
 import { createScheduler } from '../../src/engine/schedulers/index.ts';
 import type { Scheduler } from '../../src/engine/schedulers/types.ts';
-import { absStats, close, dummySampleDeter } from './schedulers-fixtures.ts';
+import { absStats, close, dummySampleDeter, halfModel, SD15, SD15_TRAILING_TIMESTEPS } from './schedulers-fixtures.ts';
 
-// Stable Diffusion 1.5's scheduler_config.json. Expected schedules are diffusers' set_timesteps
+// Stable Diffusion 1.5's scheduler_config.json (SD15). Expected schedules are diffusers' set_timesteps
 // run through diffusers' own code (numpy 1.24, CPU torch with torch 2.x's linspace); numbers only.
-const SD15 = {
-  _class_name: 'PNDMScheduler',
-  num_train_timesteps: 1000,
-  beta_start: 0.00085,
-  beta_end: 0.012,
-  beta_schedule: 'scaled_linear',
-  steps_offset: 1,
-  set_alpha_to_one: false,
-  skip_prk_steps: true,
-  clip_sample: false,
-  trained_betas: null,
-};
 const SPACINGS = ['leading', 'linspace', 'trailing'] as const;
 const STEPS = [1, 4, 20, 30, 50] as const;
 
@@ -34,11 +22,11 @@ const SD_TIMESTEPS: Record<string, number[]> = {
   'linspace/20': [999, 946, 894, 841, 789, 736, 684, 631, 578, 526, 473, 421, 368, 315, 263, 210, 158, 105, 53, 0],
   'linspace/30': [999, 965, 930, 896, 861, 827, 792, 758, 723, 689, 655, 620, 586, 551, 517, 482, 448, 413, 379, 344, 310, 276, 241, 207, 172, 138, 103, 69, 34, 0],
   'linspace/50': [999, 979, 958, 938, 917, 897, 877, 856, 836, 816, 795, 775, 754, 734, 714, 693, 673, 652, 632, 612, 591, 571, 550, 530, 510, 489, 469, 449, 428, 408, 387, 367, 347, 326, 306, 285, 265, 245, 224, 204, 183, 163, 143, 122, 102, 82, 61, 41, 20, 0],
-  'trailing/1': [999],
-  'trailing/4': [999, 749, 499, 249],
-  'trailing/20': [999, 949, 899, 849, 799, 749, 699, 649, 599, 549, 499, 449, 399, 349, 299, 249, 199, 149, 99, 49],
-  'trailing/30': [999, 966, 932, 899, 866, 832, 799, 766, 732, 699, 666, 632, 599, 566, 532, 499, 466, 432, 399, 366, 332, 299, 266, 232, 199, 166, 132, 99, 66, 32],
-  'trailing/50': [999, 979, 959, 939, 919, 899, 879, 859, 839, 819, 799, 779, 759, 739, 719, 699, 679, 659, 639, 619, 599, 579, 559, 539, 519, 499, 479, 459, 439, 419, 399, 379, 359, 339, 319, 299, 279, 259, 239, 219, 199, 179, 159, 139, 119, 99, 79, 59, 39, 19],
+  'trailing/1': SD15_TRAILING_TIMESTEPS[1],
+  'trailing/4': SD15_TRAILING_TIMESTEPS[4],
+  'trailing/20': SD15_TRAILING_TIMESTEPS[20],
+  'trailing/30': SD15_TRAILING_TIMESTEPS[30],
+  'trailing/50': SD15_TRAILING_TIMESTEPS[50],
 };
 const EULER_LINSPACE_TIMESTEPS: Record<number, number[]> = {
   1: [0],
@@ -156,12 +144,6 @@ describe('SD 1.5 config: timesteps per spacing', () => {
     }
   });
 });
-
-/** A stand-in UNet that keeps the loop far from cancellation: 0.5·x + 0.1·t/1000, in float32. */
-function halfModel(x: Float32Array, t: number): Float32Array {
-  const bias = Math.fround(Math.fround(Math.fround(t) / 1000) * 0.1);
-  return x.map((v) => Math.fround(v * 0.5) + bias);
-}
 
 /** A pipeline's loop: scaled input to the model, unscaled latents to step. */
 function pipelineLoop(s: Scheduler, steps: number): Float32Array {

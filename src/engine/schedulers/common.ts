@@ -1,6 +1,9 @@
 /**
- * Pieces every diffusers scheduler shares: beta schedules, from_config resolution, numpy/torch
- * array constructors with their exact rounding, and float32 element-wise math.
+ * Pieces every diffusers scheduler shares: from_config resolution and shared defaults, beta and
+ * training schedules, timestep spacing, sigma schedules (Karras, exponential, interpolated), the
+ * step-index bookkeeping, x0 predictions, add_noise, numpy/torch array constructors with their
+ * exact rounding, and float32 element-wise math. The base classes build on it: alpha-base.ts
+ * (DDPM family), sigma-base.ts (k-diffusion family), multistep-common.ts (multistep solvers).
  *
  * diffusers keeps betas, alphas_cumprod and sigmas as float32 tensors and runs its updates in
  * float32. Values here are float64 numbers that hold float32 values (rounded with `f32`) wherever
@@ -55,6 +58,22 @@ export interface BetaConfig {
   trained_betas?: number[] | null;
   rescale_betas_zero_snr?: boolean;
 }
+
+/** The beta keys of most diffusers schedulers' defaults (DDPM's linear schedule). */
+export const LINEAR_BETA_DEFAULTS = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  trained_betas: null as number[] | null,
+};
+
+/** The sigma-family options of every scheduler that offers them, all off by default. */
+export const SIGMA_OPTION_DEFAULTS = {
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+};
 
 /** Betas as diffusers computes them (float32 values). */
 export function makeBetas(config: BetaConfig): Float64Array {
@@ -167,11 +186,43 @@ export function trainingSigmas(alphasCumprodF32: Float64Array): Float64Array {
   return alphasCumprodF32.map((a) => f32(Math.sqrt(f32(f32(1 - a) / a))));
 }
 
+/** The training schedule: ᾱ, the sigmas √((1-ᾱ)/ᾱ) and their logs, all float32 values. */
+export interface TrainSchedule {
+  alphasCumprod: Float64Array;
+  sigmas: Float64Array;
+  /** np.log of the float32 sigmas, float32 as numpy keeps it. */
+  logSigmas: Float64Array;
+}
+
+export function trainSchedule(config: BetaConfig): TrainSchedule {
+  const ac = alphasCumprod(makeBetas(config));
+  // a zero terminal SNR would make the last sigma infinite; diffusers clamps ᾱ_T to 2^-24
+  if (config.rescale_betas_zero_snr) ac[ac.length - 1] = 2 ** -24;
+  const sigmas = trainingSigmas(ac);
+  return { alphasCumprod: ac, sigmas, logSigmas: sigmas.map((s) => f32(Math.log(s))) };
+}
+
+/** The whole training range, descending: the timesteps diffusers holds before set_timesteps. */
+export function descendingTimesteps(numTrain: number): number[] {
+  return Array.from({ length: numTrain }, (_, i) => numTrain - 1 - i);
+}
+
 /** Karras et al. (2022) sigmas, as diffusers' _convert_to_karras (rho = 7, numpy float64). */
 export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number, rho = 7): number[] {
   const minInv = sigmaMin ** (1 / rho);
   const maxInv = sigmaMax ** (1 / rho);
   return npLinspace(0, 1, n).map((r) => (maxInv + r * (minInv - maxInv)) ** rho);
+}
+
+/** diffusers' _convert_to_exponential: evenly spaced in log sigma, numpy float64. */
+export function exponentialSigmas(sigmaMin: number, sigmaMax: number, n: number): number[] {
+  return npLinspace(Math.log(sigmaMax), Math.log(sigmaMin), n).map(Math.exp);
+}
+
+/** np.interp(timesteps, arange(len(train)), train): the training sigmas at fractional timesteps. */
+export function interpolateSigmas(timesteps: readonly number[], trainSigmas: Float64Array): number[] {
+  const index = Array.from(trainSigmas, (_, i) => i);
+  return timesteps.map((t) => interp(t, index, trainSigmas));
 }
 
 /**
@@ -212,14 +263,25 @@ export function interp(x: number, xp: ArrayLike<number>, fp: ArrayLike<number>):
 }
 
 /**
+ * What index_for_timestep does with a timestep that is not in the schedule: the k-diffusion
+ * schedulers fail ("throw"), the multistep solvers take the last index ("last").
+ */
+export type MissingTimestep = 'throw' | 'last';
+
+/**
  * diffusers' index_for_timestep: the position of t in the schedule, the second one when t occurs
  * twice (so that a schedule entered mid-way, e.g. by img2img, does not skip a sigma).
  */
-export function indexForTimestep(timesteps: readonly number[], t: number): number {
-  const hits: number[] = [];
-  for (let i = 0; i < timesteps.length; i++) if (timesteps[i] === t) hits.push(i);
-  if (hits.length === 0) throw new SchedulerConfigError(`timestep ${t} is not in the schedule`);
-  return hits.length > 1 ? hits[1] : hits[0];
+export function indexForTimestep(timesteps: readonly number[], t: number, missing: MissingTimestep = 'throw'): number {
+  let first = -1;
+  for (let i = 0; i < timesteps.length; i++) {
+    if (timesteps[i] !== t) continue;
+    if (first >= 0) return i;
+    first = i;
+  }
+  if (first >= 0) return first;
+  if (missing === 'last') return timesteps.length - 1;
+  throw new SchedulerConfigError(`timestep ${t} is not in the schedule`);
 }
 
 /** out[i] = a * x[i] + b * y[i], each product and the sum rounded to float32 as torch does. */
@@ -261,12 +323,48 @@ export function spacedTimesteps(spacing: string, numTrain: number, n: number, st
       return Array.from({ length: n }, (_, i) => npRound(i * ratio) + stepsOffset).reverse();
     }
     case 'trailing':
-      return npArange(numTrain, 0, -numTrain / n).map((v) => npRound(v) - 1);
+      return trailingTimesteps(numTrain, n);
     default:
-      throw new SchedulerConfigError(
-        `timestep_spacing "${spacing}" is not supported (use "linspace", "leading" or "trailing")`,
-      );
+      throw unsupportedSpacing(spacing);
   }
+}
+
+/**
+ * The descending training timesteps of the multistep solvers' set_timesteps (DPM-Solver, UniPC,
+ * DEIS), float64 before any cast. Unlike the DDIM family, "linspace" takes N + 1 rounded points
+ * and "leading" divides by N + 1. `last` is DPM-Solver's clipped end of the schedule
+ * (num_train_timesteps when nothing is clipped).
+ */
+export function vpSpacedTimesteps(
+  spacing: string,
+  n: number,
+  numTrain: number,
+  stepsOffset: number,
+  last = numTrain,
+): number[] {
+  switch (spacing) {
+    case 'linspace':
+      return npLinspace(0, last - 1, n + 1).map(npRound).reverse().slice(0, n);
+    case 'leading': {
+      const ratio = Math.floor(last / (n + 1));
+      return Array.from({ length: n }, (_, i) => (n - i) * ratio + stepsOffset);
+    }
+    case 'trailing':
+      return trailingTimesteps(numTrain, n, last);
+    default:
+      throw unsupportedSpacing(spacing);
+  }
+}
+
+/** "trailing": round(arange(last, 0, -T/N)) − 1, the same in every scheduler. */
+function trailingTimesteps(numTrain: number, n: number, last = numTrain): number[] {
+  return npArange(last, 0, -numTrain / n).map((v) => npRound(v) - 1);
+}
+
+function unsupportedSpacing(spacing: string): SchedulerConfigError {
+  return new SchedulerConfigError(
+    `timestep_spacing "${spacing}" is not supported (use "linspace", "leading" or "trailing")`,
+  );
 }
 
 /** Options of the k-diffusion family's set_timesteps (Euler, Heun, LMS, KDPM2 ...). */
@@ -300,11 +398,10 @@ export function sigmaSchedule(o: SigmaScheduleOptions): { timesteps: number[]; s
   const train = o.trainSigmas;
   // np.log of a float32 array stays float32
   const logSigmas = train.map((s) => f32(Math.log(s)));
-  const index = Array.from(train, (_, i) => i);
   let sigmas: number[];
   const interpolation = o.interpolation ?? 'linear';
   if (interpolation === 'linear') {
-    sigmas = timesteps.map((t) => interp(t, index, train));
+    sigmas = interpolateSigmas(timesteps, train);
   } else if (interpolation === 'log_linear') {
     // torch.linspace(log σ_max, log σ_min, steps + 1).exp(), all float32: one sigma more than timesteps, as diffusers
     sigmas = Array.from(torchLinspaceF32(logSigmas[train.length - 1], logSigmas[0], o.steps + 1), (v) => f32(Math.exp(v)));
@@ -319,9 +416,7 @@ export function sigmaSchedule(o: SigmaScheduleOptions): { timesteps: number[]; s
   if (o.useKarras || o.useExponential) {
     const sMin = o.sigmaMin ?? sigmas[sigmas.length - 1];
     const sMax = o.sigmaMax ?? sigmas[0];
-    sigmas = o.useKarras
-      ? karrasSigmas(sMin, sMax, o.steps)
-      : npLinspace(Math.log(sMax), Math.log(sMin), o.steps).map(Math.exp);
+    sigmas = o.useKarras ? karrasSigmas(sMin, sMax, o.steps) : exponentialSigmas(sMin, sMax, o.steps);
     timesteps = sigmas.map((s) => sigmaToT(s, logSigmas));
     timesteps = o.useKarras && o.roundKarrasTimesteps ? timesteps.map(npRound) : timesteps.map(f32);
   }
@@ -343,6 +438,17 @@ export function initNoiseSigmaFor(spacing: string, sigmas: readonly number[]): n
 /** x / sqrt(σ² + 1) in float32, the input scaling of every k-diffusion scheduler. */
 export function scaleBySigma(sample: Float32Array, sigma: number): Float32Array {
   return divide(sample, f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
+}
+
+/**
+ * σ_up and σ_down of an ancestral step from σ to σ_next (k-diffusion's get_ancestral_step, eta 1),
+ * in float32: σ_up = √(σ_next²·(σ² − σ_next²)/σ²), σ_down = √(σ_next² − σ_up²).
+ */
+export function ancestralSigmas(sigma: number, sigmaNext: number): { up: number; down: number } {
+  const from2 = f32(sigma * sigma);
+  const to2 = f32(sigmaNext * sigmaNext);
+  const up = f32(Math.sqrt(f32(f32(to2 * f32(from2 - to2)) / from2)));
+  return { up, down: f32(Math.sqrt(f32(to2 - f32(up * up)))) };
 }
 
 /** original + noise · σ in float32, the sigma schedulers' add_noise. */
@@ -384,10 +490,15 @@ export function predictX0FromSigma(
   }
 }
 
-/** The step-index bookkeeping every sigma scheduler shares (diffusers' _init_step_index). */
+/**
+ * The step-index bookkeeping of every scheduler that keeps one (diffusers' _init_step_index,
+ * _step_index and _begin_index).
+ */
 export class StepIndex {
   index: number | null = null;
   begin: number | null = null;
+
+  constructor(private readonly missing: MissingTimestep = 'throw') {}
 
   reset(): void {
     this.index = null;
@@ -396,13 +507,69 @@ export class StepIndex {
 
   /** The current index, initialised from the begin index or from t on first use. */
   current(timesteps: readonly number[], t: number): number {
-    if (this.index === null) this.index = this.begin ?? indexForTimestep(timesteps, t);
+    if (this.index === null) this.index = this.begin ?? indexForTimestep(timesteps, t, this.missing);
     return this.index;
   }
 
   /** add_noise's index: t's own position unless a begin index was set. */
   forNoise(timesteps: readonly number[], t: number): number {
-    if (this.begin === null) return indexForTimestep(timesteps, t);
+    if (this.begin === null) return indexForTimestep(timesteps, t, this.missing);
     return this.index ?? this.begin;
   }
+}
+
+/** √ᾱ · x0 + √(1 − ᾱ) · ε in float32: the DDPM family's forward process at ᾱ. */
+export function noiseToAlpha(alphaCumprod: number, original: Float32Array, noise: Float32Array): Float32Array {
+  const sa = f32(Math.sqrt(alphaCumprod));
+  const sb = f32(Math.sqrt(f32(1 - alphaCumprod)));
+  const out = new Float32Array(original.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32(sa * original[i]) + f32(sb * noise[i]);
+  return out;
+}
+
+/** add_noise of the DDPM family (DDPM, DDIM, PNDM, LCM): noiseToAlpha at ᾱ_t. */
+export function addNoiseAlpha(
+  alphasCumprodF32: Float64Array,
+  original: Float32Array,
+  noise: Float32Array,
+  t: number,
+): Float32Array {
+  const a = alphasCumprodF32[t];
+  if (a === undefined) throw new SchedulerConfigError(`timestep ${t} is outside the training schedule`);
+  return noiseToAlpha(a, original, noise);
+}
+
+/**
+ * The DDPM family's x0 prediction at ᾱ_t, in float32, from √ᾱ_t and √(1 − ᾱ_t):
+ * epsilon (x − √(1−ᾱ)·ε)/√ᾱ, v_prediction √ᾱ·x − √(1−ᾱ)·v, sample the output itself.
+ */
+export function predictX0FromAlpha(
+  predictionType: string,
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  sqrtA: number,
+  sqrtB: number,
+): Float32Array {
+  const n = sample.length;
+  const x0 = new Float32Array(n);
+  switch (predictionType) {
+    case 'epsilon':
+      for (let i = 0; i < n; i++) x0[i] = f32(sample[i] - f32(sqrtB * modelOutput[i])) / sqrtA;
+      return x0;
+    case 'sample':
+      x0.set(modelOutput);
+      return x0;
+    case 'v_prediction':
+      for (let i = 0; i < n; i++) x0[i] = f32(sqrtA * sample[i]) - f32(sqrtB * modelOutput[i]);
+      return x0;
+    default:
+      throw new SchedulerConfigError(
+        `prediction_type "${predictionType}" is not supported (use "epsilon", "sample" or "v_prediction")`,
+      );
+  }
+}
+
+/** clip_sample: x clamped to [−range, range] in place. */
+export function clipInPlace(x: Float32Array, range: number): void {
+  for (let i = 0; i < x.length; i++) x[i] = Math.min(Math.max(x[i], -range), range);
 }

@@ -1,21 +1,11 @@
 /** diffusers' DDPMScheduler (Ho et al. 2020): ancestral sampling with the posterior variance. */
-import {
-  SchedulerConfigError,
-  alphasCumprod,
-  f32,
-  makeBetas,
-  requirePositiveInt,
-  resolveConfig,
-} from './common.ts';
-import { addNoiseAlpha, integerTimesteps } from './ddim.ts';
-import type { Scheduler, SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
+import { AlphaSchedulerBase, rejectThresholding } from './alpha-base.ts';
+import { LINEAR_BETA_DEFAULTS, SchedulerConfigError, clipInPlace, f32, predictX0FromAlpha, resolveConfig } from './common.ts';
+import { checkInferenceSteps, integerTimesteps } from './ddim.ts';
+import type { SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
+  ...LINEAR_BETA_DEFAULTS,
   variance_type: 'fixed_small',
   clip_sample: true,
   prediction_type: 'epsilon',
@@ -31,36 +21,25 @@ export type DDPMConfig = typeof DEFAULTS;
 
 const VARIANCE_TYPES = ['fixed_small', 'fixed_small_log', 'fixed_large'];
 
-export class DDPMScheduler implements Scheduler {
+export class DDPMScheduler extends AlphaSchedulerBase {
   readonly name = 'DDPMScheduler';
   readonly config: DDPMConfig;
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-  timesteps: number[];
-  private readonly alphasCumprod: Float64Array;
-  private numInferenceSteps: number | null = null;
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    const c = this.config;
-    if (c.thresholding) throw new SchedulerConfigError('DDPMScheduler: thresholding is not supported (pixel-space models only)');
+    const c = resolveConfig(DEFAULTS, config);
+    rejectThresholding('DDPMScheduler', c);
     if (!VARIANCE_TYPES.includes(c.variance_type)) {
       throw new SchedulerConfigError(
         `DDPMScheduler: variance_type "${c.variance_type}" is not supported (use ${VARIANCE_TYPES.join(', ')})`,
       );
     }
-    this.alphasCumprod = alphasCumprod(makeBetas(c));
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+    super(c);
+    this.config = c;
   }
 
   setTimesteps(numInferenceSteps: number): void {
-    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
     const c = this.config;
-    if (numInferenceSteps > c.num_train_timesteps) {
-      throw new SchedulerConfigError(
-        `num_inference_steps ${numInferenceSteps} cannot exceed num_train_timesteps ${c.num_train_timesteps}`,
-      );
-    }
+    checkInferenceSteps(numInferenceSteps, c.num_train_timesteps);
     this.numInferenceSteps = numInferenceSteps;
     this.timesteps = integerTimesteps(c.timestep_spacing, c.num_train_timesteps, numInferenceSteps, c.steps_offset);
   }
@@ -73,15 +52,11 @@ export class DDPMScheduler implements Scheduler {
     return i === this.timesteps.length - 1 ? -1 : this.timesteps[i + 1];
   }
 
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
-  }
-
   step(modelOutput: Float32Array, t: number, sample: Float32Array, rng?: SchedulerRng): StepResult {
     const c = this.config;
     const prevT = this.previousTimestep(t);
     const aT = this.alphasCumprod[t];
-    const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
+    const aPrev = this.alphaAt(prevT);
     const bT = f32(1 - aT);
     const bPrev = f32(1 - aPrev);
     const curAlpha = f32(aT / aPrev);
@@ -89,26 +64,8 @@ export class DDPMScheduler implements Scheduler {
     const sqrtA = f32(Math.sqrt(aT));
     const sqrtB = f32(Math.sqrt(bT));
     const n = sample.length;
-    const x0 = new Float32Array(n);
-    switch (c.prediction_type) {
-      case 'epsilon':
-        for (let i = 0; i < n; i++) x0[i] = f32(sample[i] - f32(sqrtB * modelOutput[i])) / sqrtA;
-        break;
-      case 'sample':
-        x0.set(modelOutput);
-        break;
-      case 'v_prediction':
-        for (let i = 0; i < n; i++) x0[i] = f32(sqrtA * sample[i]) - f32(sqrtB * modelOutput[i]);
-        break;
-      default:
-        throw new SchedulerConfigError(
-          `prediction_type "${c.prediction_type}" is not supported (use "epsilon", "sample" or "v_prediction")`,
-        );
-    }
-    if (c.clip_sample) {
-      const r = c.clip_sample_range;
-      for (let i = 0; i < n; i++) x0[i] = Math.min(Math.max(x0[i], -r), r);
-    }
+    const x0 = predictX0FromAlpha(c.prediction_type, modelOutput, sample, sqrtA, sqrtB);
+    if (c.clip_sample) clipInPlace(x0, c.clip_sample_range);
     // eq. 7 of the DDPM paper: the posterior mean's coefficients
     const x0Coef = f32(f32(f32(Math.sqrt(aPrev)) * curBeta) / bT);
     const xtCoef = f32(f32(f32(Math.sqrt(curAlpha)) * bPrev) / bT);
@@ -135,13 +92,5 @@ export class DDPMScheduler implements Scheduler {
       default:
         return f32(Math.sqrt(variance));
     }
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addNoiseAlpha(this.alphasCumprod, original, noise, t);
-  }
-
-  setBeginIndex(): void {
-    // DDPM finds its place from the timestep value alone
   }
 }

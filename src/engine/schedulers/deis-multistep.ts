@@ -2,45 +2,27 @@
  * diffusers' DEISMultistepScheduler (Zhang & Chen 2022): multistep exponential integrator in
  * log-rho time, with the noise prediction extrapolated by Lagrange polynomials of order 1-3.
  */
-import { SchedulerConfigError, f32, npRound, resolveConfig } from './common.ts';
+import { SchedulerConfigError, f32, npRound, requirePositiveInt, resolveConfig, vpSpacedTimesteps } from './common.ts';
 import {
+  VP_SOLVER_DEFAULTS,
   VpSolverBase,
   alphaSigma,
   checkUnsupported,
   lambdaOf,
   linComb,
+  sigmaKindOf,
   toDataPrediction,
-  toInt64,
   vpSigmas,
-  vpSpacedTimesteps,
-  withFinalSigma,
-  type SigmaKind,
 } from './multistep-common.ts';
 import type { SchedulerConfig, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
-  solver_order: 2,
-  prediction_type: 'epsilon',
-  thresholding: false,
-  dynamic_thresholding_ratio: 0.995,
-  sample_max_value: 1.0,
+  ...VP_SOLVER_DEFAULTS,
   algorithm_type: 'deis',
   solver_type: 'logrho',
   lower_order_final: true,
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
-  use_flow_sigmas: false,
-  flow_shift: 1.0,
   timestep_spacing: 'linspace',
   steps_offset: 0,
-  use_dynamic_shifting: false,
-  time_shift_type: 'exponential',
 };
 export type DEISMultistepConfig = typeof DEFAULTS;
 
@@ -67,7 +49,6 @@ function ind3(t: number, b: number, c: number, d: number): number {
 export class DEISMultistepScheduler extends VpSolverBase {
   readonly name = 'DEISMultistepScheduler';
   readonly config: DEISMultistepConfig;
-  private modelOutputs: (Float32Array | null)[] = [];
   private lowerOrderNums = 0;
 
   constructor(config: SchedulerConfig = {}) {
@@ -91,19 +72,15 @@ export class DEISMultistepScheduler extends VpSolverBase {
 
   setTimesteps(numInferenceSteps: number): void {
     const c = this.config;
-    if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
-      throw new SchedulerConfigError(`num_inference_steps must be a positive integer, got ${numInferenceSteps}`);
-    }
+    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
     const spaced = vpSpacedTimesteps(c.timestep_spacing, numInferenceSteps, c.num_train_timesteps, c.steps_offset);
-    const kind: SigmaKind = c.use_karras_sigmas ? 'karras' : c.use_exponential_sigmas ? 'exponential' : 'plain';
+    const kind = sigmaKindOf(c);
     let { sigmas, timesteps } = vpSigmas(kind, spaced, numInferenceSteps, this.train);
     if (kind === 'karras') timesteps = timesteps.map(npRound);
-    this.timesteps = timesteps.map(toInt64);
     // DEIS ends on the smallest training sigma, or repeats the last Karras / exponential one
-    this.sigmas = withFinalSigma(sigmas, kind === 'plain' ? this.train.sigmas[0] : sigmas[sigmas.length - 1]);
-    this.modelOutputs = new Array<Float32Array | null>(c.solver_order).fill(null);
+    const finalSigma = kind === 'plain' ? this.train.sigmas[0] : sigmas[sigmas.length - 1];
+    this.setSchedule(timesteps, sigmas, finalSigma, c.solver_order);
     this.lowerOrderNums = 0;
-    this.resetRun();
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepResult {
@@ -118,15 +95,14 @@ export class DEISMultistepScheduler extends VpSolverBase {
     const x0 = toDataPrediction(c.prediction_type, modelOutput, sample, a);
     const eps = new Float32Array(sample.length);
     for (let i = 0; i < eps.length; i++) eps[i] = f32(sample[i] - f32(a.alpha * x0[i])) / a.sigma;
-    this.modelOutputs.shift();
-    this.modelOutputs.push(eps);
+    this.pushOutput(eps);
 
     let prevSample: Float32Array;
     if (c.solver_order === 1 || this.lowerOrderNums < 1 || lowerOrderFinal) prevSample = this.firstOrder(eps, sample, idx);
     else if (c.solver_order === 2 || this.lowerOrderNums < 2 || lowerOrderSecond) prevSample = this.higherOrder(sample, idx, 2);
     else prevSample = this.higherOrder(sample, idx, 3);
     if (this.lowerOrderNums < c.solver_order) this.lowerOrderNums++;
-    this.stepIndex = idx + 1;
+    this.finishStep(idx);
     return { prevSample };
   }
 
@@ -155,7 +131,7 @@ export class DEISMultistepScheduler extends VpSolverBase {
         f32(ind3(rhoT, r2, r0, r1) - ind3(r0, r2, r0, r1)),
       ];
     }
-    const ms = coefs.map((_, k) => this.modelOutputs[this.modelOutputs.length - 1 - k] as Float32Array);
+    const ms = coefs.map((_, k) => this.output(k + 1));
     const alphaS0 = s[0].alpha;
     const out = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) {

@@ -2,56 +2,37 @@
  * diffusers' DPMSolverSinglestepScheduler: DPM-Solver / DPM-Solver++ whose higher-order steps
  * are split into model calls that all start from the same sample (A1111's "DPM++ SDE" maps here).
  */
-import { SchedulerConfigError, f32, npRound, resolveConfig } from './common.ts';
+import { SchedulerConfigError, f32, npRound, requirePositiveInt, resolveConfig, vpSpacedTimesteps } from './common.ts';
+import { dpmFirstOrder, dpmSecondOrder, exp32, normalizeDpmSolverConfig } from './dpm-solver-common.ts';
 import {
+  VP_SOLVER_DEFAULTS,
   VpSolverBase,
   alphaSigma,
+  checkFinalSigmasType,
   checkUnsupported,
   clippedStepCount,
+  convertModelOutput,
   diffTimes,
   lambdaOf,
   linComb,
   requireRng,
-  toDataPrediction,
-  toInt64,
-  toNoisePrediction,
+  sigmaKindOf,
   vpSigmas,
-  vpSpacedTimesteps,
-  withFinalSigma,
-  type SigmaKind,
 } from './multistep-common.ts';
 import type { SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
-  solver_order: 2,
-  prediction_type: 'epsilon',
-  thresholding: false,
-  dynamic_thresholding_ratio: 0.995,
-  sample_max_value: 1.0,
+  ...VP_SOLVER_DEFAULTS,
   algorithm_type: 'dpmsolver++',
   solver_type: 'midpoint',
   lower_order_final: false,
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
-  use_flow_sigmas: false,
-  flow_shift: 1.0,
   final_sigmas_type: 'zero',
   lambda_min_clipped: -Infinity,
   variance_type: null as string | null,
-  use_dynamic_shifting: false,
-  time_shift_type: 'exponential',
 };
 export type DPMSolverSinglestepConfig = typeof DEFAULTS;
 
 const ALGORITHMS = ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver++'];
-
-const exp32 = (x: number) => f32(Math.exp(x));
 
 /** diffusers' get_order_list: the solver order of each step, grouped 1,2(,3) per sample. */
 export function singlestepOrders(steps: number, order: number, lowerOrderFinal: boolean, finalZero: boolean): number[] {
@@ -75,7 +56,6 @@ export function singlestepOrders(steps: number, order: number, lowerOrderFinal: 
 export class DPMSolverSinglestepScheduler extends VpSolverBase {
   readonly name = 'DPMSolverSinglestepScheduler';
   readonly config: DPMSolverSinglestepConfig;
-  private modelOutputs: (Float32Array | null)[] = [];
   private orders: number[] = [];
   /** The sample every step of the current 1-2(-3) group starts from. */
   private groupSample: Float32Array | null = null;
@@ -85,43 +65,20 @@ export class DPMSolverSinglestepScheduler extends VpSolverBase {
     super(c);
     this.config = c;
     checkUnsupported(this.name, c);
-    const given = c.algorithm_type;
-    if (!ALGORITHMS.includes(given)) {
-      if (given !== 'deis') {
-        throw new SchedulerConfigError(`${this.name}: algorithm_type "${given}" must be one of ${ALGORITHMS.join(', ')}`);
-      }
-      c.algorithm_type = 'dpmsolver++';
-    }
-    if (c.solver_type !== 'midpoint' && c.solver_type !== 'heun') {
-      if (!['logrho', 'bh1', 'bh2'].includes(c.solver_type)) {
-        throw new SchedulerConfigError(`${this.name}: solver_type "${c.solver_type}" must be "midpoint" or "heun"`);
-      }
-      c.solver_type = 'midpoint';
-    }
-    if (given !== 'dpmsolver++' && given !== 'sde-dpmsolver++' && c.final_sigmas_type === 'zero') {
-      throw new SchedulerConfigError(
-        `${this.name}: final_sigmas_type "zero" is not supported for algorithm_type "${given}"; set final_sigmas_type to "sigma_min"`,
-      );
-    }
-    if (c.final_sigmas_type !== 'zero' && c.final_sigmas_type !== 'sigma_min') {
-      throw new SchedulerConfigError(`${this.name}: final_sigmas_type must be "zero" or "sigma_min"`);
-    }
+    normalizeDpmSolverConfig(this.name, c, ALGORITHMS);
+    checkFinalSigmasType(this.name, c.final_sigmas_type);
   }
 
   setTimesteps(numInferenceSteps: number): void {
     const c = this.config;
-    if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
-      throw new SchedulerConfigError(`num_inference_steps must be a positive integer, got ${numInferenceSteps}`);
-    }
+    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
     // this scheduler knows only linspace spacing, ending at the lambda_min_clipped bound
     const last = c.num_train_timesteps - clippedStepCount(this.train, c.lambda_min_clipped);
     const spaced = vpSpacedTimesteps('linspace', numInferenceSteps, c.num_train_timesteps, 0, last);
-    const kind: SigmaKind = c.use_karras_sigmas ? 'karras' : c.use_exponential_sigmas ? 'exponential' : 'plain';
+    const kind = sigmaKindOf(c);
     let { sigmas, timesteps } = vpSigmas(kind, spaced, numInferenceSteps, this.train);
     if (kind === 'karras') timesteps = timesteps.map(npRound);
-    this.timesteps = timesteps.map(toInt64);
-    this.sigmas = withFinalSigma(sigmas, c.final_sigmas_type === 'sigma_min' ? this.train.sigmas[0] : 0);
-    this.modelOutputs = new Array<Float32Array | null>(c.solver_order).fill(null);
+    this.setSchedule(timesteps, sigmas, c.final_sigmas_type === 'sigma_min' ? this.train.sigmas[0] : 0, c.solver_order);
     this.groupSample = null;
     // diffusers switches lower_order_final on for good (in its config) when the steps do not
     // divide into full groups or the schedule ends at sigma zero
@@ -129,18 +86,15 @@ export class DPMSolverSinglestepScheduler extends VpSolverBase {
       c.lower_order_final = true;
     }
     this.orders = singlestepOrders(numInferenceSteps, c.solver_order, c.lower_order_final, c.final_sigmas_type === 'zero');
-    this.resetRun();
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, rng?: SchedulerRng): StepResult {
     const c = this.config;
     const idx = this.currentIndex(t);
+    // DPM-Solver++ integrates the data prediction, DPM-Solver the noise prediction
     const a = alphaSigma(this.sigmas[idx]);
-    const converted = c.algorithm_type.endsWith('++')
-      ? toDataPrediction(c.prediction_type, modelOutput, sample, a)
-      : toNoisePrediction(c.prediction_type, modelOutput, sample, a);
-    this.modelOutputs.shift();
-    this.modelOutputs.push(converted);
+    const converted = convertModelOutput(c.algorithm_type.endsWith('++'), c.prediction_type, modelOutput, sample, a);
+    this.pushOutput(converted);
     const noise = c.algorithm_type === 'sde-dpmsolver++' ? requireRng(this.name, rng).randn(sample.length) : null;
 
     let order = this.orders[idx];
@@ -154,31 +108,12 @@ export class DPMSolverSinglestepScheduler extends VpSolverBase {
     if (order === 1) prevSample = this.firstOrder(converted, x, noise, idx);
     else if (order === 2) prevSample = this.secondOrder(x, noise, idx);
     else prevSample = this.thirdOrder(x, noise, idx);
-    this.stepIndex = idx + 1;
+    this.finishStep(idx);
     return { prevSample };
   }
 
-  private output(k: number): Float32Array {
-    return this.modelOutputs[this.modelOutputs.length - k] as Float32Array;
-  }
-
   private firstOrder(m: Float32Array, x: Float32Array, noise: Float32Array | null, idx: number): Float32Array {
-    const t = alphaSigma(this.sigmas[idx + 1]);
-    const s = alphaSigma(this.sigmas[idx]);
-    const h = f32(lambdaOf(t) - lambdaOf(s));
-    switch (this.config.algorithm_type) {
-      case 'dpmsolver++':
-        return linComb([f32(t.sigma / s.sigma), -f32(t.alpha * f32(exp32(-h) - 1))], [x, m]);
-      case 'dpmsolver':
-        return linComb([f32(t.alpha / s.alpha), -f32(t.sigma * f32(exp32(h) - 1))], [x, m]);
-      default: {
-        const decay = f32(1 - exp32(f32(-2 * h)));
-        return linComb(
-          [f32(f32(t.sigma / s.sigma) * exp32(-h)), f32(t.alpha * decay), f32(t.sigma * f32(Math.sqrt(decay)))],
-          [x, m, noise as Float32Array],
-        );
-      }
-    }
+    return dpmFirstOrder(this.config.algorithm_type, alphaSigma(this.sigmas[idx + 1]), alphaSigma(this.sigmas[idx]), x, m, noise);
   }
 
   /** Second order from the group's sample at s1 = idx − 1, with the outputs at s1 and s0 = idx. */
@@ -193,30 +128,7 @@ export class DPMSolverSinglestepScheduler extends VpSolverBase {
     const h = f32(lambdaOf(t) - l1);
     const r0 = f32(f32(lambdaOf(s0) - l1) / h);
     const d1 = diffTimes(m0, m1, f32(1 / r0));
-    const heun = c.solver_type === 'heun';
-    switch (c.algorithm_type) {
-      case 'dpmsolver++': {
-        const em1 = f32(exp32(-h) - 1);
-        const a = f32(t.alpha * em1);
-        const k1 = heun ? f32(t.alpha * f32(f32(em1 / h) + 1)) : -f32(0.5 * a);
-        return linComb([f32(t.sigma / s1.sigma), -a, k1], [x, m1, d1]);
-      }
-      case 'dpmsolver': {
-        const ep1 = f32(exp32(h) - 1);
-        const b = f32(t.sigma * ep1);
-        const k1 = heun ? -f32(t.sigma * f32(f32(ep1 / h) - 1)) : -f32(0.5 * b);
-        return linComb([f32(t.alpha / s1.alpha), -b, k1], [x, m1, d1]);
-      }
-      default: {
-        const decay = f32(1 - exp32(f32(-2 * h)));
-        const a = f32(t.alpha * decay);
-        const k1 = heun ? f32(t.alpha * f32(f32(decay / f32(-2 * h)) + 1)) : f32(0.5 * a);
-        return linComb(
-          [f32(f32(t.sigma / s1.sigma) * exp32(-h)), a, k1, f32(t.sigma * f32(Math.sqrt(decay)))],
-          [x, m1, d1, noise as Float32Array],
-        );
-      }
-    }
+    return dpmSecondOrder(c.algorithm_type, c.solver_type === 'heun', t, s1, h, x, m1, d1, noise);
   }
 
   /** Third order from the group's sample at s2 = idx − 2, with the outputs at s2, s1 and s0. */

@@ -1,33 +1,21 @@
 /** diffusers' EulerDiscreteScheduler (Karras et al. 2022, Algorithm 2 without churn). */
 import {
+  LINEAR_BETA_DEFAULTS,
+  SIGMA_OPTION_DEFAULTS,
   SchedulerConfigError,
-  StepIndex,
-  addSigmaNoise,
-  alphasCumprod,
+  descendingTimesteps,
   f32,
-  initNoiseSigmaFor,
-  makeBetas,
-  npLinspace,
   predictX0FromSigma,
   resolveConfig,
-  requirePositiveInt,
-  scaleBySigma,
-  sigmaSchedule,
-  trainingSigmas,
 } from './common.ts';
-import type { Scheduler, SchedulerConfig, StepResult } from './types.ts';
+import { SigmaSchedulerBase } from './sigma-base.ts';
+import type { SchedulerConfig, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
+  ...LINEAR_BETA_DEFAULTS,
   prediction_type: 'epsilon',
   interpolation_type: 'linear',
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
+  ...SIGMA_OPTION_DEFAULTS,
   sigma_min: null as number | null,
   sigma_max: null as number | null,
   timestep_spacing: 'linspace',
@@ -38,64 +26,39 @@ const DEFAULTS = {
 };
 export type EulerDiscreteConfig = typeof DEFAULTS;
 
-export class EulerDiscreteScheduler implements Scheduler {
+export class EulerDiscreteScheduler extends SigmaSchedulerBase {
   readonly name = 'EulerDiscreteScheduler';
   readonly config: EulerDiscreteConfig;
   readonly order = 1;
-  timesteps: number[];
-  sigmas: number[];
-  private readonly trainSigmas: Float64Array;
-  private readonly idx = new StepIndex();
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    const c = this.config;
-    const ac = alphasCumprod(makeBetas(c));
-    // zero terminal SNR would make the last sigma infinite; diffusers clamps ᾱ_T to 2^-24
-    if (c.rescale_betas_zero_snr) ac[ac.length - 1] = 2 ** -24;
-    this.trainSigmas = trainingSigmas(ac);
+    const c = resolveConfig(DEFAULTS, config);
+    super(c);
+    this.config = c;
     // before set_timesteps diffusers holds the whole training schedule, which sets init_noise_sigma
     this.sigmas = [...Array.from(this.trainSigmas).reverse(), 0];
-    this.timesteps = this.continuousV()
-      ? this.sigmas.slice(0, -1).map((s) => f32(0.25 * f32(Math.log(s))))
-      : npLinspace(0, c.num_train_timesteps - 1, c.num_train_timesteps).reverse().map(f32);
-  }
-
-  get initNoiseSigma(): number {
-    return initNoiseSigmaFor(this.config.timestep_spacing, this.sigmas);
+    this.timesteps = this.continuousV() ? this.continuousTimesteps() : descendingTimesteps(c.num_train_timesteps);
   }
 
   setTimesteps(numInferenceSteps: number): void {
-    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
     const c = this.config;
-    const { timesteps, sigmas } = sigmaSchedule({
-      spacing: c.timestep_spacing,
-      numTrain: c.num_train_timesteps,
-      steps: numInferenceSteps,
-      stepsOffset: c.steps_offset,
-      trainSigmas: this.trainSigmas,
-      useKarras: c.use_karras_sigmas,
-      useExponential: c.use_exponential_sigmas,
-      useBeta: c.use_beta_sigmas,
+    const { timesteps, sigmas } = this.spacedSchedule(numInferenceSteps, {
       sigmaMin: c.sigma_min,
       sigmaMax: c.sigma_max,
       interpolation: c.interpolation_type,
       finalSigma: c.final_sigmas_type,
     });
     this.sigmas = sigmas;
-    // v-prediction models trained in continuous time take c_noise = ¼·ln σ instead of a timestep
-    this.timesteps = this.continuousV()
-      ? sigmas.slice(0, -1).map((s) => f32(0.25 * f32(Math.log(s))))
-      : timesteps;
-    this.idx.reset();
+    this.timesteps = this.continuousV() ? this.continuousTimesteps() : timesteps;
+  }
+
+  /** v-prediction models trained in continuous time take c_noise = ¼·ln σ instead of a timestep. */
+  private continuousTimesteps(): number[] {
+    return this.sigmas.slice(0, -1).map((s) => f32(0.25 * f32(Math.log(s))));
   }
 
   private continuousV(): boolean {
     return this.config.timestep_type === 'continuous' && this.config.prediction_type === 'v_prediction';
-  }
-
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[this.idx.current(this.timesteps, t)]);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepResult {
@@ -111,13 +74,5 @@ export class EulerDiscreteScheduler implements Scheduler {
     }
     this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: x0 };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addSigmaNoise(original, noise, this.sigmas[this.idx.forNoise(this.timesteps, t)]);
-  }
-
-  setBeginIndex(i: number): void {
-    this.idx.begin = i;
   }
 }

@@ -3,32 +3,23 @@
  * the model 2N − 1 times; timesteps after the first appear twice (predictor, then corrector).
  */
 import {
+  LINEAR_BETA_DEFAULTS,
+  SIGMA_OPTION_DEFAULTS,
   SchedulerConfigError,
-  StepIndex,
-  addSigmaNoise,
-  alphasCumprod,
+  clipInPlace,
   f32,
-  initNoiseSigmaFor,
-  makeBetas,
   predictX0FromSigma,
-  requirePositiveInt,
   resolveConfig,
-  scaleBySigma,
-  sigmaSchedule,
-  trainingSigmas,
 } from './common.ts';
-import type { Scheduler, SchedulerConfig, StepResult } from './types.ts';
+import { SigmaSchedulerBase } from './sigma-base.ts';
+import type { SchedulerConfig, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
+  ...LINEAR_BETA_DEFAULTS,
   beta_start: 0.00085,
   beta_end: 0.012,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
   prediction_type: 'epsilon',
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
+  ...SIGMA_OPTION_DEFAULTS,
   clip_sample: false,
   clip_sample_range: 1.0,
   timestep_spacing: 'linspace',
@@ -43,50 +34,27 @@ export function repeatAfterFirst(a: readonly number[]): number[] {
   return out;
 }
 
-export class HeunDiscreteScheduler implements Scheduler {
+export class HeunDiscreteScheduler extends SigmaSchedulerBase {
   readonly name = 'HeunDiscreteScheduler';
   readonly config: HeunDiscreteConfig;
   readonly order = 2;
-  timesteps: number[] = [];
-  sigmas: number[] = [];
-  private readonly trainSigmas: Float64Array;
-  private readonly idx = new StepIndex();
   /** Set between the predictor and the corrector call. */
   private pending: { derivative: Float32Array; dt: number; sample: Float32Array } | null = null;
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    if (this.config.beta_schedule === 'exp') throw new SchedulerConfigError('beta_schedule "exp" is not supported');
-    this.trainSigmas = trainingSigmas(alphasCumprod(makeBetas(this.config)));
-    this.setTimesteps(this.config.num_train_timesteps);
-  }
-
-  get initNoiseSigma(): number {
-    return initNoiseSigmaFor(this.config.timestep_spacing, this.sigmas);
+    const c = resolveConfig(DEFAULTS, config);
+    if (c.beta_schedule === 'exp') throw new SchedulerConfigError('beta_schedule "exp" is not supported');
+    super(c);
+    this.config = c;
+    this.setTimesteps(c.num_train_timesteps);
   }
 
   setTimesteps(numInferenceSteps: number): void {
-    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
-    const c = this.config;
-    const { timesteps, sigmas } = sigmaSchedule({
-      spacing: c.timestep_spacing,
-      numTrain: c.num_train_timesteps,
-      steps: numInferenceSteps,
-      stepsOffset: c.steps_offset,
-      trainSigmas: this.trainSigmas,
-      useKarras: c.use_karras_sigmas,
-      useExponential: c.use_exponential_sigmas,
-      useBeta: c.use_beta_sigmas,
-    });
+    const { timesteps, sigmas } = this.spacedSchedule(numInferenceSteps);
     // σ0, σ1, σ1, ..., σ_{N−1}, σ_{N−1}, 0 and t0, t1, t1, ..., t_{N−1}, t_{N−1}
     this.sigmas = [...repeatAfterFirst(sigmas.slice(0, -1)), 0];
     this.timesteps = repeatAfterFirst(timesteps);
     this.pending = null;
-    this.idx.reset();
-  }
-
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[this.idx.current(this.timesteps, t)]);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepResult {
@@ -96,10 +64,7 @@ export class HeunDiscreteScheduler implements Scheduler {
     const sigmaNext = first ? this.sigmas[i + 1] : this.sigmas[i];
     const sigmaInput = first ? sigma : sigmaNext;
     const x0 = predictX0FromSigma(this.config.prediction_type, modelOutput, sample, sigmaInput);
-    if (this.config.clip_sample) {
-      const r = this.config.clip_sample_range;
-      for (let k = 0; k < x0.length; k++) x0[k] = Math.min(Math.max(x0[k], -r), r);
-    }
+    if (this.config.clip_sample) clipInPlace(x0, this.config.clip_sample_range);
     const n = sample.length;
     const derivative = new Float32Array(n);
     let dt: number;
@@ -120,13 +85,5 @@ export class HeunDiscreteScheduler implements Scheduler {
     for (let k = 0; k < n; k++) prev[k] = base[k] + f32(derivative[k] * dt);
     this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: x0 };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addSigmaNoise(original, noise, this.sigmas[this.idx.forNoise(this.timesteps, t)]);
-  }
-
-  setBeginIndex(i: number): void {
-    this.idx.begin = i;
   }
 }

@@ -3,7 +3,15 @@
  * of continuous-time models. Its timesteps lie in (0, 1], as in diffusers, which is not the
  * 0..999 range an SD UNet was trained on.
  */
-import { SchedulerConfigError, f32, indexForTimestep, requirePositiveInt, resolveConfig, torchLinspaceF32 } from './common.ts';
+import {
+  SchedulerConfigError,
+  StepIndex,
+  f32,
+  indexForTimestep,
+  requirePositiveInt,
+  resolveConfig,
+  torchLinspaceF32,
+} from './common.ts';
 import { adamsBashforth } from './pndm.ts';
 import type { Scheduler, SchedulerConfig, StepResult } from './types.ts';
 
@@ -21,13 +29,20 @@ export class IPNDMScheduler implements Scheduler {
   readonly order = 1;
   readonly initNoiseSigma = 1;
   timesteps: number[] = [];
-  /** diffusers' _step_index; null until the first step (tests reset it to rerun a schedule). */
-  stepIndex: number | null = null;
-  private beginIndex: number | null = null;
+  private readonly idx = new StepIndex();
   private betas: number[] = [];
   private alphas: number[] = [];
   private ets: Float32Array[] = [];
   private numInferenceSteps: number | null = null;
+
+  /** diffusers' _step_index; null until the first step (tests reset it to rerun a schedule). */
+  get stepIndex(): number | null {
+    return this.idx.index;
+  }
+
+  set stepIndex(i: number | null) {
+    this.idx.index = i;
+  }
 
   constructor(config: SchedulerConfig = {}) {
     this.config = resolveConfig(DEFAULTS, config);
@@ -51,8 +66,7 @@ export class IPNDMScheduler implements Scheduler {
       .slice(0, -1)
       .map((b, i) => f32(f32(f32(Math.atan2(b, this.alphas[i])) / PI_F32) * 2));
     this.ets = [];
-    this.stepIndex = null;
-    this.beginIndex = null;
+    this.idx.reset();
   }
 
   scaleModelInput(sample: Float32Array): Float32Array {
@@ -61,8 +75,7 @@ export class IPNDMScheduler implements Scheduler {
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepResult {
     if (this.numInferenceSteps === null) throw new SchedulerConfigError('IPNDMScheduler: call setTimesteps before step');
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.timesteps, t);
-    const i = this.stepIndex;
+    const i = this.idx.current(this.timesteps, t);
     const n = sample.length;
     const beta = this.betas[i];
     const alpha = this.alphas[i];
@@ -80,7 +93,7 @@ export class IPNDMScheduler implements Scheduler {
       const pred = f32(f32(sample[k] - f32(beta * ets[k])) / denom);
       prev[k] = f32(nextAlpha * pred) + f32(ets[k] * nextSigma);
     }
-    this.stepIndex = i + 1;
+    this.idx.index = i + 1;
     return { prevSample: prev };
   }
 
@@ -91,7 +104,7 @@ export class IPNDMScheduler implements Scheduler {
    */
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
     if (this.numInferenceSteps === null) throw new SchedulerConfigError('IPNDMScheduler: call setTimesteps before addNoise');
-    const i = this.beginIndex ?? indexForTimestep(this.timesteps, t);
+    const i = this.idx.begin ?? indexForTimestep(this.timesteps, t);
     const alpha = this.alphas[i];
     const sigma = this.betas[i];
     const out = new Float32Array(original.length);
@@ -100,6 +113,6 @@ export class IPNDMScheduler implements Scheduler {
   }
 
   setBeginIndex(i: number): void {
-    this.beginIndex = i;
+    this.idx.begin = i;
   }
 }

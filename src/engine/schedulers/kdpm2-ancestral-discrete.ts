@@ -4,78 +4,37 @@
  */
 import {
   SchedulerConfigError,
-  StepIndex,
-  addSigmaNoise,
-  alphasCumprod,
+  ancestralSigmas,
   f32,
-  initNoiseSigmaFor,
-  makeBetas,
   predictX0FromSigma,
-  requirePositiveInt,
-  resolveConfig,
   scaleBySigma,
-  sigmaToT,
-  trainingSigmas,
 } from './common.ts';
-import { expandPairs, kdpm2BaseSchedule, logMidpoint, type KDPM2DiscreteConfig } from './kdpm2-discrete.ts';
-import type { Scheduler, SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
+import { KDPM2Base, expandPairs, logMidpoint } from './kdpm2-discrete.ts';
+import type { SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
 
-const DEFAULTS: KDPM2DiscreteConfig = {
-  num_train_timesteps: 1000,
-  beta_start: 0.00085,
-  beta_end: 0.012,
-  beta_schedule: 'linear',
-  trained_betas: null,
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
-  prediction_type: 'epsilon',
-  timestep_spacing: 'linspace',
-  steps_offset: 0,
-};
-
-export class KDPM2AncestralDiscreteScheduler implements Scheduler {
+export class KDPM2AncestralDiscreteScheduler extends KDPM2Base {
   readonly name = 'KDPM2AncestralDiscreteScheduler';
-  readonly config: KDPM2DiscreteConfig;
-  readonly order = 2;
-  timesteps: number[] = [];
-  sigmas: number[] = [];
-  sigmasInterpol: number[] = [];
   private sigmasUp: number[] = [];
   private sigmasDown: number[] = [];
-  private readonly trainSigmas: Float64Array;
-  private readonly idx = new StepIndex();
-  private saved: Float32Array | null = null;
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    this.trainSigmas = trainingSigmas(alphasCumprod(makeBetas(this.config)));
+    super(config);
     this.setTimesteps(this.config.num_train_timesteps);
   }
 
-  get initNoiseSigma(): number {
-    return initNoiseSigmaFor(this.config.timestep_spacing, this.sigmas);
-  }
-
   setTimesteps(numInferenceSteps: number): void {
-    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
-    const { timesteps, sigmas, logSigmas, karras } = kdpm2BaseSchedule(this.config, this.trainSigmas, numInferenceSteps);
+    const { timesteps, sigmas, logSigmas } = this.baseSchedule(numInferenceSteps);
     const n = sigmas.length;
     const up: number[] = [];
     const down: number[] = [];
     for (let i = 0; i < n; i++) {
-      const s2 = f32(sigmas[i] * sigmas[i]);
-      const next = i + 1 < n ? sigmas[i + 1] : 0;
-      const n2 = f32(next * next);
-      // at the final σ = 0 this is 0/0 = NaN, as in diffusers; it is never used
-      up.push(f32(Math.sqrt(f32(f32(n2 * f32(s2 - n2)) / s2))));
-      down.push(i === n - 1 ? 0 : f32(Math.sqrt(f32(n2 - f32(up[i] * up[i])))));
+      // at the final σ = 0, σ_up is 0/0 = NaN, as in diffusers; it is never used
+      const a = ancestralSigmas(sigmas[i], i + 1 < n ? sigmas[i + 1] : 0);
+      up.push(a.up);
+      down.push(i === n - 1 ? 0 : a.down);
     }
     const interpol = sigmas.map((s, i) => (i >= n - 2 ? 0 : logMidpoint(s, down[i])));
-    const tInterpol = interpol.map((s) => {
-      const t = sigmaToT(s, logSigmas, true);
-      return karras ? t : f32(t);
-    });
+    const tInterpol = this.midpointTimesteps(interpol, logSigmas);
     this.sigmas = expandPairs(sigmas);
     this.sigmasInterpol = expandPairs(interpol);
     this.sigmasUp = expandPairs(up);
@@ -83,11 +42,9 @@ export class KDPM2AncestralDiscreteScheduler implements Scheduler {
     const ts = [timesteps[0]];
     for (let i = 1; i < timesteps.length; i++) ts.push(tInterpol[i - 1], timesteps[i]);
     this.timesteps = ts;
-    this.saved = null;
-    this.idx.reset();
   }
 
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
     const i = this.idx.current(this.timesteps, t);
     return scaleBySigma(sample, this.saved === null ? this.sigmas[i] : this.sigmasInterpol[i - 1]);
   }
@@ -121,13 +78,5 @@ export class KDPM2AncestralDiscreteScheduler implements Scheduler {
     }
     this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: x0 };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addSigmaNoise(original, noise, this.sigmas[this.idx.forNoise(this.timesteps, t)]);
-  }
-
-  setBeginIndex(i: number): void {
-    this.idx.begin = i;
   }
 }

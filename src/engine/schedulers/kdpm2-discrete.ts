@@ -4,37 +4,29 @@
  * the model 2N − 1 times.
  */
 import {
+  LINEAR_BETA_DEFAULTS,
+  SIGMA_OPTION_DEFAULTS,
   SchedulerConfigError,
-  StepIndex,
-  addSigmaNoise,
-  alphasCumprod,
   f32,
-  initNoiseSigmaFor,
-  makeBetas,
   predictX0FromSigma,
-  requirePositiveInt,
   resolveConfig,
   scaleBySigma,
-  sigmaSchedule,
   sigmaToT,
-  trainingSigmas,
 } from './common.ts';
-import type { Scheduler, SchedulerConfig, StepResult } from './types.ts';
+import { SigmaSchedulerBase } from './sigma-base.ts';
+import type { SchedulerConfig, StepResult } from './types.ts';
 
-const DEFAULTS = {
-  num_train_timesteps: 1000,
+/** The defaults of both KDPM2 schedulers. */
+export const KDPM2_DEFAULTS = {
+  ...LINEAR_BETA_DEFAULTS,
   beta_start: 0.00085,
   beta_end: 0.012,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
+  ...SIGMA_OPTION_DEFAULTS,
   prediction_type: 'epsilon',
   timestep_spacing: 'linspace',
   steps_offset: 0,
 };
-export type KDPM2DiscreteConfig = typeof DEFAULTS;
+export type KDPM2DiscreteConfig = typeof KDPM2_DEFAULTS;
 
 /** exp(torch.lerp(log a, log b, 0.5)) in float32: the geometric midpoint, 0 when b is 0. */
 export function logMidpoint(a: number, b: number): number {
@@ -52,70 +44,65 @@ export function expandPairs(a: readonly number[]): number[] {
   return out;
 }
 
-/** Shared with KDPM2Ancestral: the spaced sigmas and their timesteps, before interleaving. */
-export function kdpm2BaseSchedule(
-  c: KDPM2DiscreteConfig,
-  trainSigmas: Float64Array,
-  steps: number,
-): { timesteps: number[]; sigmas: number[]; logSigmas: Float64Array; karras: boolean } {
-  if (c.prediction_type === 'sample') throw new SchedulerConfigError('KDPM2 schedulers do not support prediction_type "sample"');
-  const r = sigmaSchedule({
-    spacing: c.timestep_spacing,
-    numTrain: c.num_train_timesteps,
-    steps,
-    stepsOffset: c.steps_offset,
-    trainSigmas,
-    useKarras: c.use_karras_sigmas,
-    useExponential: c.use_exponential_sigmas,
-    useBeta: c.use_beta_sigmas,
-    roundKarrasTimesteps: true,
-  });
-  return { ...r, karras: c.use_karras_sigmas };
-}
-
-export class KDPM2DiscreteScheduler implements Scheduler {
-  readonly name = 'KDPM2DiscreteScheduler';
+/**
+ * What KDPM2 and KDPM2 ancestral share: config, the sigma schedule before interleaving, the
+ * midpoint sigmas and the sample saved between the two half-steps. N steps call the model 2N − 1 times.
+ */
+export abstract class KDPM2Base extends SigmaSchedulerBase {
   readonly config: KDPM2DiscreteConfig;
   readonly order = 2;
-  timesteps: number[] = [];
-  sigmas: number[] = [];
   /** Midpoint sigmas, laid out like `sigmas`. */
   sigmasInterpol: number[] = [];
-  private readonly trainSigmas: Float64Array;
-  private readonly idx = new StepIndex();
   /** The sample of the first half-step, set until the second one. */
-  private saved: Float32Array | null = null;
+  protected saved: Float32Array | null = null;
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    this.trainSigmas = trainingSigmas(alphasCumprod(makeBetas(this.config)));
+    const c = resolveConfig(KDPM2_DEFAULTS, config);
+    super(c);
+    this.config = c;
+  }
+
+  /** The spaced sigmas and their timesteps, before interleaving. */
+  protected baseSchedule(steps: number): { timesteps: number[]; sigmas: number[]; logSigmas: Float64Array } {
+    if (this.config.prediction_type === 'sample') {
+      throw new SchedulerConfigError('KDPM2 schedulers do not support prediction_type "sample"');
+    }
+    const schedule = this.spacedSchedule(steps, { roundKarrasTimesteps: true });
+    this.saved = null;
+    return schedule;
+  }
+
+  /** The fractional training timesteps of the midpoint sigmas (float64 for Karras sigmas, else float32). */
+  protected midpointTimesteps(interpol: readonly number[], logSigmas: Float64Array): number[] {
+    return interpol.map((s) => {
+      const t = sigmaToT(s, logSigmas, true);
+      return this.config.use_karras_sigmas ? t : f32(t);
+    });
+  }
+}
+
+export class KDPM2DiscreteScheduler extends KDPM2Base {
+  readonly name = 'KDPM2DiscreteScheduler';
+
+  constructor(config: SchedulerConfig = {}) {
+    super(config);
     this.setTimesteps(this.config.num_train_timesteps);
   }
 
-  get initNoiseSigma(): number {
-    return initNoiseSigmaFor(this.config.timestep_spacing, this.sigmas);
-  }
-
   setTimesteps(numInferenceSteps: number): void {
-    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
-    const { timesteps, sigmas, logSigmas, karras } = kdpm2BaseSchedule(this.config, this.trainSigmas, numInferenceSteps);
+    const { timesteps, sigmas, logSigmas } = this.baseSchedule(numInferenceSteps);
     const n = sigmas.length;
     // midpoint of σ_i and σ_{i−1} (torch.roll(1): σ_0 pairs with the final 0, which gives NaN, never used)
     const interpol = sigmas.map((s, i) => logMidpoint(s, sigmas[(i - 1 + n) % n]));
-    const tInterpol = interpol.map((s) => {
-      const t = sigmaToT(s, logSigmas, true);
-      return karras ? t : f32(t);
-    });
+    const tInterpol = this.midpointTimesteps(interpol, logSigmas);
     this.sigmas = expandPairs(sigmas);
     this.sigmasInterpol = expandPairs(interpol);
     const ts = [timesteps[0]];
     for (let i = 1; i < timesteps.length; i++) ts.push(tInterpol[i], timesteps[i]);
     this.timesteps = ts;
-    this.saved = null;
-    this.idx.reset();
   }
 
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
+  override scaleModelInput(sample: Float32Array, t: number): Float32Array {
     const i = this.idx.current(this.timesteps, t);
     return scaleBySigma(sample, this.saved === null ? this.sigmas[i] : this.sigmasInterpol[i]);
   }
@@ -141,13 +128,5 @@ export class KDPM2DiscreteScheduler implements Scheduler {
     }
     this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: x0 };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addSigmaNoise(original, noise, this.sigmas[this.idx.forNoise(this.timesteps, t)]);
-  }
-
-  setBeginIndex(i: number): void {
-    this.idx.begin = i;
   }
 }

@@ -2,24 +2,25 @@
  * diffusers' LCMScheduler (Luo et al. 2023): one consistency-model jump to x0 per step, then
  * re-noising to the next timestep, for latent consistency models (LCM, LCM-LoRA).
  */
+import { AlphaSchedulerBase, rejectThresholding } from './alpha-base.ts';
 import {
+  LINEAR_BETA_DEFAULTS,
   SchedulerConfigError,
-  alphasCumprod,
+  StepIndex,
+  clipInPlace,
   f32,
-  indexForTimestep,
-  makeBetas,
+  noiseToAlpha,
+  predictX0FromAlpha,
   requirePositiveInt,
   resolveConfig,
 } from './common.ts';
-import { addNoiseAlpha } from './ddim.ts';
-import type { Scheduler, SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
+import type { SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
+  ...LINEAR_BETA_DEFAULTS,
   beta_start: 0.00085,
   beta_end: 0.012,
   beta_schedule: 'scaled_linear',
-  trained_betas: null as number[] | null,
   original_inference_steps: 50,
   clip_sample: false,
   clip_sample_range: 1.0,
@@ -36,25 +37,16 @@ export type LCMConfig = typeof DEFAULTS;
 
 const SIGMA_DATA = 0.5;
 
-export class LCMScheduler implements Scheduler {
+export class LCMScheduler extends AlphaSchedulerBase {
   readonly name = 'LCMScheduler';
   readonly config: LCMConfig;
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-  timesteps: number[];
-  private readonly alphasCumprod: Float64Array;
-  private readonly finalAlphaCumprod: number;
-  private numInferenceSteps: number | null = null;
-  private stepIndex: number | null = null;
-  private beginIndex: number | null = null;
+  private readonly idx = new StepIndex();
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    const c = this.config;
-    if (c.thresholding) throw new SchedulerConfigError('LCMScheduler: thresholding is not supported (pixel-space models only)');
-    this.alphasCumprod = alphasCumprod(makeBetas(c));
-    this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : this.alphasCumprod[0];
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+    const c = resolveConfig(DEFAULTS, config);
+    rejectThresholding('LCMScheduler', c);
+    super(c);
+    this.config = c;
   }
 
   setTimesteps(numInferenceSteps: number): void {
@@ -76,22 +68,16 @@ export class LCMScheduler implements Scheduler {
     // np.linspace(0, len, N, endpoint=False) is i * (len / N)
     const step = origin.length / numInferenceSteps;
     this.timesteps = Array.from({ length: numInferenceSteps }, (_, i) => origin[Math.floor(i * step)]);
-    this.stepIndex = null;
-    this.beginIndex = null;
-  }
-
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
+    this.idx.reset();
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array, rng?: SchedulerRng): StepResult {
     if (this.numInferenceSteps === null) throw new SchedulerConfigError('LCMScheduler: call setTimesteps before step');
     const c = this.config;
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestep(this.timesteps, t);
-    const i = this.stepIndex;
+    const i = this.idx.current(this.timesteps, t);
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1] : t;
     const aT = this.alphasCumprod[t];
-    const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
+    const aPrev = this.alphaAt(prevT);
     const sqrtA = f32(Math.sqrt(aT));
     const sqrtB = f32(Math.sqrt(f32(1 - aT)));
     // consistency-model boundary conditions c_skip, c_out at the scaled timestep
@@ -100,46 +86,20 @@ export class LCMScheduler implements Scheduler {
     const cSkip = f32(SIGMA_DATA ** 2 / st2);
     const cOut = f32(st / f32(Math.sqrt(st2)));
     const n = sample.length;
-    const x0 = new Float32Array(n);
-    switch (c.prediction_type) {
-      case 'epsilon':
-        for (let k = 0; k < n; k++) x0[k] = f32(sample[k] - f32(sqrtB * modelOutput[k])) / sqrtA;
-        break;
-      case 'sample':
-        x0.set(modelOutput);
-        break;
-      case 'v_prediction':
-        for (let k = 0; k < n; k++) x0[k] = f32(sqrtA * sample[k]) - f32(sqrtB * modelOutput[k]);
-        break;
-      default:
-        throw new SchedulerConfigError(
-          `prediction_type "${c.prediction_type}" is not supported (use "epsilon", "sample" or "v_prediction")`,
-        );
-    }
-    if (c.clip_sample) {
-      const r = c.clip_sample_range;
-      for (let k = 0; k < n; k++) x0[k] = Math.min(Math.max(x0[k], -r), r);
-    }
+    const x0 = predictX0FromAlpha(c.prediction_type, modelOutput, sample, sqrtA, sqrtB);
+    if (c.clip_sample) clipInPlace(x0, c.clip_sample_range);
     const denoised = new Float32Array(n);
     for (let k = 0; k < n; k++) denoised[k] = f32(cOut * x0[k]) + f32(cSkip * sample[k]);
-    let prev = denoised;
+    let prev: Float32Array = denoised;
     if (i !== this.numInferenceSteps - 1) {
       if (!rng) throw new SchedulerConfigError('LCMScheduler needs a random source');
-      const noise = rng.randn(n);
-      const sa = f32(Math.sqrt(aPrev));
-      const sb = f32(Math.sqrt(f32(1 - aPrev)));
-      prev = new Float32Array(n);
-      for (let k = 0; k < n; k++) prev[k] = f32(sa * denoised[k]) + f32(sb * noise[k]);
+      prev = noiseToAlpha(aPrev, denoised, rng.randn(n));
     }
-    this.stepIndex = i + 1;
+    this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: denoised };
   }
 
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addNoiseAlpha(this.alphasCumprod, original, noise, t);
-  }
-
-  setBeginIndex(i: number): void {
-    this.beginIndex = i;
+  override setBeginIndex(i: number): void {
+    this.idx.begin = i;
   }
 }

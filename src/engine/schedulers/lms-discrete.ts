@@ -1,29 +1,11 @@
 /** diffusers' LMSDiscreteScheduler: linear multistep (up to 4th order) over the k-diffusion sigmas. */
-import {
-  StepIndex,
-  addSigmaNoise,
-  alphasCumprod,
-  f32,
-  initNoiseSigmaFor,
-  makeBetas,
-  predictX0FromSigma,
-  requirePositiveInt,
-  resolveConfig,
-  scaleBySigma,
-  sigmaSchedule,
-  trainingSigmas,
-} from './common.ts';
-import type { Scheduler, SchedulerConfig, StepResult } from './types.ts';
+import { LINEAR_BETA_DEFAULTS, SIGMA_OPTION_DEFAULTS, f32, predictX0FromSigma, resolveConfig } from './common.ts';
+import { SigmaSchedulerBase } from './sigma-base.ts';
+import type { SchedulerConfig, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
+  ...LINEAR_BETA_DEFAULTS,
+  ...SIGMA_OPTION_DEFAULTS,
   prediction_type: 'epsilon',
   timestep_spacing: 'linspace',
   steps_offset: 0,
@@ -68,48 +50,25 @@ export function lmsCoefficient(sigmas: readonly number[], order: number, t: numb
   return integrate(basis, sigmas[t], sigmas[t + 1]);
 }
 
-export class LMSDiscreteScheduler implements Scheduler {
+export class LMSDiscreteScheduler extends SigmaSchedulerBase {
   readonly name = 'LMSDiscreteScheduler';
   readonly config: LMSDiscreteConfig;
   readonly order = 1;
-  timesteps: number[] = [];
-  sigmas: number[] = [];
-  private readonly trainSigmas: Float64Array;
-  private readonly idx = new StepIndex();
   /** Newest last, at most LMS_ORDER. */
   private derivatives: Float32Array[] = [];
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    this.trainSigmas = trainingSigmas(alphasCumprod(makeBetas(this.config)));
-    this.setTimesteps(this.config.num_train_timesteps);
-  }
-
-  get initNoiseSigma(): number {
-    return initNoiseSigmaFor(this.config.timestep_spacing, this.sigmas);
+    const c = resolveConfig(DEFAULTS, config);
+    super(c);
+    this.config = c;
+    this.setTimesteps(c.num_train_timesteps);
   }
 
   setTimesteps(numInferenceSteps: number): void {
-    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
-    const c = this.config;
-    const { timesteps, sigmas } = sigmaSchedule({
-      spacing: c.timestep_spacing,
-      numTrain: c.num_train_timesteps,
-      steps: numInferenceSteps,
-      stepsOffset: c.steps_offset,
-      trainSigmas: this.trainSigmas,
-      useKarras: c.use_karras_sigmas,
-      useExponential: c.use_exponential_sigmas,
-      useBeta: c.use_beta_sigmas,
-    });
+    const { timesteps, sigmas } = this.spacedSchedule(numInferenceSteps);
     this.timesteps = timesteps;
     this.sigmas = sigmas;
-    this.idx.reset();
     this.derivatives = [];
-  }
-
-  scaleModelInput(sample: Float32Array, t: number): Float32Array {
-    return scaleBySigma(sample, this.sigmas[this.idx.current(this.timesteps, t)]);
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepResult {
@@ -136,13 +95,5 @@ export class LMSDiscreteScheduler implements Scheduler {
     for (let k = 0; k < n; k++) prev[k] = sample[k] + acc[k];
     this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: x0 };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addSigmaNoise(original, noise, this.sigmas[this.idx.forNoise(this.timesteps, t)]);
-  }
-
-  setBeginIndex(i: number): void {
-    this.idx.begin = i;
   }
 }

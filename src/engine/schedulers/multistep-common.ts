@@ -1,26 +1,44 @@
 /**
- * What diffusers' DPM-Solver (multistep and singlestep), UniPC and DEIS schedulers share: the
- * variance-preserving noise schedule, their set_timesteps, and float32 update arithmetic.
+ * What diffusers' DPM-Solver (multistep and singlestep), UniPC and DEIS schedulers share: their
+ * defaults and config checks, sigma schedules, step bookkeeping and float32 update arithmetic.
+ * The training schedule, timestep spacing and sigma conversions are common.ts's.
  *
  * diffusers runs these solvers on 0-dim float32 tensors and float32 samples, and their higher
  * orders subtract nearby model outputs, so every scalar and element-wise op below is rounded to
  * float32 (`f32`) in the order torch evaluates it; that keeps full loops within ~1e-7 of diffusers.
  */
 import {
+  LINEAR_BETA_DEFAULTS,
+  SIGMA_OPTION_DEFAULTS,
   SchedulerConfigError,
-  alphasCumprod,
+  StepIndex,
+  descendingTimesteps,
+  exponentialSigmas,
   f32,
-  interp,
+  interpolateSigmas,
   karrasSigmas,
-  makeBetas,
-  npArange,
   npLinspace,
-  npRound,
   sigmaToT,
-  trainingSigmas,
+  trainSchedule,
   type BetaConfig,
+  type TrainSchedule,
 } from './common.ts';
 import type { Scheduler, SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
+
+/** The defaults all four solvers share; each adds its algorithm's keys. */
+export const VP_SOLVER_DEFAULTS = {
+  ...LINEAR_BETA_DEFAULTS,
+  solver_order: 2,
+  prediction_type: 'epsilon',
+  thresholding: false,
+  dynamic_thresholding_ratio: 0.995,
+  sample_max_value: 1.0,
+  ...SIGMA_OPTION_DEFAULTS,
+  use_flow_sigmas: false,
+  flow_shift: 1.0,
+  use_dynamic_shifting: false,
+  time_shift_type: 'exponential',
+};
 
 /** The config keys every one of these solvers reads besides the betas. */
 export interface VpSolverConfig extends BetaConfig {
@@ -33,22 +51,6 @@ export interface VpSolverConfig extends BetaConfig {
   use_dynamic_shifting: boolean;
   solver_order: number;
   variance_type?: string | null;
-}
-
-/** The training schedule: ᾱ, the VP sigmas √((1-ᾱ)/ᾱ) and their logs, all float32 values. */
-export interface TrainSchedule {
-  alphasCumprod: Float64Array;
-  sigmas: Float64Array;
-  /** np.log of the float32 sigmas, float32 as numpy keeps it. */
-  logSigmas: Float64Array;
-}
-
-export function trainSchedule(config: BetaConfig): TrainSchedule {
-  const ac = alphasCumprod(makeBetas(config));
-  // a zero terminal SNR would make the last sigma infinite; diffusers clamps ᾱ_T to 2^-24
-  if (config.rescale_betas_zero_snr) ac[ac.length - 1] = 2 ** -24;
-  const sigmas = trainingSigmas(ac);
-  return { alphasCumprod: ac, sigmas, logSigmas: sigmas.map((s) => f32(Math.log(s))) };
 }
 
 /**
@@ -82,36 +84,20 @@ export function checkUnsupported(name: string, c: VpSolverConfig): void {
   }
 }
 
-/**
- * The descending training timesteps of set_timesteps for `spacing`, as these solvers compute
- * them (float64, before any cast). Unlike the DDIM family, "leading" divides by N + 1 here.
- * `last` is DPM-Solver's clipped end of the schedule (num_train_timesteps when nothing is clipped).
- */
-export function vpSpacedTimesteps(
-  spacing: string,
-  n: number,
-  numTrain: number,
-  stepsOffset: number,
-  last = numTrain,
-): number[] {
-  switch (spacing) {
-    case 'linspace':
-      return npLinspace(0, last - 1, n + 1).map(npRound).reverse().slice(0, n);
-    case 'leading': {
-      const ratio = Math.floor(last / (n + 1));
-      return Array.from({ length: n }, (_, i) => (n - i) * ratio + stepsOffset);
-    }
-    case 'trailing':
-      return npArange(last, 0, -numTrain / n).map((v) => npRound(v) - 1);
-    default:
-      throw new SchedulerConfigError(
-        `timestep_spacing "${spacing}" is not supported (use "linspace", "leading" or "trailing")`,
-      );
-  }
-}
-
 /** The sigma family a config asks for, with its timesteps recovered by _sigma_to_t. */
 export type SigmaKind = 'plain' | 'karras' | 'exponential' | 'lu';
+
+/** Karras, else exponential, else plain sigmas (DPM-Solver multistep also knows Lu's). */
+export function sigmaKindOf(c: { use_karras_sigmas: boolean; use_exponential_sigmas: boolean }): SigmaKind {
+  return c.use_karras_sigmas ? 'karras' : c.use_exponential_sigmas ? 'exponential' : 'plain';
+}
+
+/** final_sigmas_type must be one diffusers knows. */
+export function checkFinalSigmasType(name: string, finalSigmasType: string): void {
+  if (finalSigmasType !== 'zero' && finalSigmasType !== 'sigma_min') {
+    throw new SchedulerConfigError(`${name}: final_sigmas_type must be "zero" or "sigma_min"`);
+  }
+}
 
 /**
  * The inference sigmas (float64, before the float32 cast) and float64 timesteps for `kind`:
@@ -128,15 +114,12 @@ export function vpSigmas(
   sigmaMax?: number | null,
 ): { sigmas: number[]; timesteps: number[] } {
   const s = train.sigmas;
-  if (kind === 'plain') {
-    const index = Array.from(s, (_, i) => i);
-    return { sigmas: timesteps.map((t) => interp(t, index, s)), timesteps };
-  }
+  if (kind === 'plain') return { sigmas: interpolateSigmas(timesteps, s), timesteps };
   const lo = sigmaMin ?? s[0];
   const hi = sigmaMax ?? s[s.length - 1];
   let sigmas: number[];
   if (kind === 'karras') sigmas = karrasSigmas(lo, hi, n);
-  else if (kind === 'exponential') sigmas = npLinspace(Math.log(hi), Math.log(lo), n).map(Math.exp);
+  else if (kind === 'exponential') sigmas = exponentialSigmas(lo, hi, n);
   else {
     // Lu et al. (2022): uniform in log-SNR, i.e. linear in log sigma (rho = 1), from the top down
     const top = train.logSigmas[s.length - 1];
@@ -164,17 +147,6 @@ export function clippedStepCount(train: TrainSchedule, lambdaMinClipped: number)
 /** torch's cast of float64 timesteps to int64 (truncation toward zero). */
 export function toInt64(t: number): number {
   return Math.trunc(t);
-}
-
-/** diffusers' index_for_timestep for these solvers: the second match if t repeats, the last index if absent. */
-export function indexForTimestepOrLast(timesteps: readonly number[], t: number): number {
-  let first = -1;
-  for (let i = 0; i < timesteps.length; i++) {
-    if (timesteps[i] !== t) continue;
-    if (first >= 0) return i;
-    first = i;
-  }
-  return first >= 0 ? first : timesteps.length - 1;
 }
 
 /** α_t and σ_t of a VP sigma (σ = σ_t / α_t), in float32: α = 1/√(σ²+1), σ_t = σ·α. */
@@ -257,10 +229,23 @@ export function toNoisePrediction(
   return out;
 }
 
+/** The data prediction (DPM-Solver++, UniPC's predict_x0) or else the noise prediction of a model output. */
+export function convertModelOutput(
+  toData: boolean,
+  predictionType: string,
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  a: { alpha: number; sigma: number },
+): Float32Array {
+  return toData
+    ? toDataPrediction(predictionType, modelOutput, sample, a)
+    : toNoisePrediction(predictionType, modelOutput, sample, a);
+}
+
 /**
- * The bookkeeping all four share: schedule, step index and begin index, add_noise, and the
- * identity input scaling. Subclasses fill `timesteps` / `sigmas` in setTimesteps and advance
- * `stepIndex` in step.
+ * The bookkeeping all four share: schedule, step index and begin index, past model outputs,
+ * add_noise, and the identity input scaling. Subclasses call setSchedule in setTimesteps and
+ * finishStep at the end of step.
  */
 export abstract class VpSolverBase implements Scheduler {
   abstract readonly name: string;
@@ -270,16 +255,17 @@ export abstract class VpSolverBase implements Scheduler {
   timesteps: number[];
   sigmas: number[];
   protected readonly train: TrainSchedule;
-  protected stepIndex: number | null = null;
-  protected beginIndex: number | null = null;
+  /** The last solver_order converted model outputs, oldest first (null until there are enough). */
+  protected modelOutputs: (Float32Array | null)[] = [];
+  // a timestep missing from the schedule falls back to the last index, as diffusers' solvers do
+  private readonly idx = new StepIndex('last');
   /** Whether setTimesteps has run (diffusers refuses to step before it). */
-  protected ready = false;
+  private ready = false;
 
   constructor(config: BetaConfig) {
     this.train = trainSchedule(config);
     // before set_timesteps diffusers holds the whole training range, as float32 values
-    const n = config.num_train_timesteps;
-    this.timesteps = npLinspace(0, n - 1, n).reverse().map(f32);
+    this.timesteps = descendingTimesteps(config.num_train_timesteps);
     this.sigmas = Array.from(this.train.sigmas);
   }
 
@@ -287,7 +273,7 @@ export abstract class VpSolverBase implements Scheduler {
   abstract step(modelOutput: Float32Array, t: number, sample: Float32Array, rng?: SchedulerRng): StepResult;
 
   setBeginIndex(i: number): void {
-    this.beginIndex = i;
+    this.idx.begin = i;
   }
 
   scaleModelInput(sample: Float32Array, _t: number): Float32Array {
@@ -295,17 +281,19 @@ export abstract class VpSolverBase implements Scheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    let index: number;
-    if (this.beginIndex === null) index = indexForTimestepOrLast(this.timesteps, t);
-    else index = this.stepIndex ?? this.beginIndex;
-    const a = alphaSigma(this.sigmas[index]);
+    const a = alphaSigma(this.sigmas[this.idx.forNoise(this.timesteps, t)]);
     return linComb([a.alpha, a.sigma], [original, noise]);
   }
 
-  /** Resets the per-run state after new timesteps (diffusers clears the begin index too). */
-  protected resetRun(): void {
-    this.stepIndex = null;
-    this.beginIndex = null;
+  /**
+   * Installs new timesteps (cast to int64) and sigmas (plus the final one, all float32) and resets
+   * the per-run state: outputs, step index and begin index (diffusers clears that too).
+   */
+  protected setSchedule(timesteps: number[], sigmas: number[], finalSigma: number, solverOrder: number): void {
+    this.timesteps = timesteps.map(toInt64);
+    this.sigmas = withFinalSigma(sigmas, finalSigma);
+    this.modelOutputs = new Array<Float32Array | null>(solverOrder).fill(null);
+    this.idx.reset();
     this.ready = true;
   }
 
@@ -314,8 +302,24 @@ export abstract class VpSolverBase implements Scheduler {
     if (!this.ready) {
       throw new SchedulerConfigError(`${this.name}: call setTimesteps before step`);
     }
-    if (this.stepIndex === null) this.stepIndex = this.beginIndex ?? indexForTimestepOrLast(this.timesteps, t);
-    return this.stepIndex;
+    return this.idx.current(this.timesteps, t);
+  }
+
+  protected finishStep(idx: number): void {
+    this.idx.index = idx + 1;
+  }
+
+  /** Appends this step's converted output, dropping the oldest. */
+  protected pushOutput(m: Float32Array): void {
+    this.modelOutputs.shift();
+    this.modelOutputs.push(m);
+  }
+
+  /** The k-th most recent converted output (1 = this step's). */
+  protected output(k: number): Float32Array {
+    const m = this.modelOutputs[this.modelOutputs.length - k];
+    if (!m) throw new Error(`${this.name}: missing a past model output`);
+    return m;
   }
 }
 

@@ -3,25 +3,20 @@
  * skip_prk_steps, as in Stable Diffusion), then pseudo linear multistep. With skip_prk_steps the
  * second timestep is called twice; without it the 4 warm-up steps take 13 model calls.
  */
+import { AlphaSchedulerBase } from './alpha-base.ts';
 import {
+  LINEAR_BETA_DEFAULTS,
   SchedulerConfigError,
-  alphasCumprod,
   f32,
-  makeBetas,
   npRound,
   requirePositiveInt,
   resolveConfig,
   spacedTimesteps,
 } from './common.ts';
-import { addNoiseAlpha } from './ddim.ts';
-import type { Scheduler, SchedulerConfig, StepResult } from './types.ts';
+import type { SchedulerConfig, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
+  ...LINEAR_BETA_DEFAULTS,
   skip_prk_steps: false,
   set_alpha_to_one: false,
   prediction_type: 'epsilon',
@@ -61,27 +56,19 @@ export function adamsBashforth(ets: readonly Float32Array[]): Float32Array {
   return out;
 }
 
-export class PNDMScheduler implements Scheduler {
+export class PNDMScheduler extends AlphaSchedulerBase {
   readonly name = 'PNDMScheduler';
   readonly config: PNDMConfig;
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-  timesteps: number[];
   private prkTimesteps: number[] = [];
-  private readonly alphasCumprod: Float64Array;
-  private readonly finalAlphaCumprod: number;
-  private numInferenceSteps: number | null = null;
   private ets: Float32Array[] = [];
   private counter = 0;
   private curModelOutput: Float32Array | null = null;
   private curSample: Float32Array | null = null;
 
   constructor(config: SchedulerConfig = {}) {
-    this.config = resolveConfig(DEFAULTS, config);
-    const c = this.config;
-    this.alphasCumprod = alphasCumprod(makeBetas(c));
-    this.finalAlphaCumprod = c.set_alpha_to_one ? 1 : this.alphasCumprod[0];
-    this.timesteps = Array.from({ length: c.num_train_timesteps }, (_, i) => c.num_train_timesteps - 1 - i);
+    const c = resolveConfig(DEFAULTS, config);
+    super(c);
+    this.config = c;
   }
 
   setTimesteps(numInferenceSteps: number): void {
@@ -106,10 +93,6 @@ export class PNDMScheduler implements Scheduler {
     this.counter = 0;
     this.curModelOutput = null;
     this.curSample = null;
-  }
-
-  scaleModelInput(sample: Float32Array): Float32Array {
-    return sample;
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepResult {
@@ -183,7 +166,7 @@ export class PNDMScheduler implements Scheduler {
   /** Eq. 9 of the PNDM paper, the "transfer" from t to prevT given an ε estimate. */
   private prevSample(sample: Float32Array, t: number, prevT: number, modelOutput: Float32Array): Float32Array {
     const aT = this.alphasCumprod[t];
-    const aPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
+    const aPrev = this.alphaAt(prevT);
     const bT = f32(1 - aT);
     const bPrev = f32(1 - aPrev);
     const n = sample.length;
@@ -204,13 +187,5 @@ export class PNDMScheduler implements Scheduler {
     const prev = new Float32Array(n);
     for (let i = 0; i < n; i++) prev[i] = f32(sampleCoef * sample[i]) - f32(f32(diff * eps[i]) / denom);
     return prev;
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array {
-    return addNoiseAlpha(this.alphasCumprod, original, noise, t);
-  }
-
-  setBeginIndex(): void {
-    // PNDM counts its own steps; diffusers' PNDM has no begin index either
   }
 }

@@ -2,49 +2,31 @@
  * diffusers' UniPCMultistepScheduler (Zhao et al. 2023): a multistep predictor (UniP) whose
  * result is refined by a corrector (UniC) once the next model output is known.
  */
-import { SchedulerConfigError, f32, npRound, resolveConfig } from './common.ts';
+import { SchedulerConfigError, f32, npRound, requirePositiveInt, resolveConfig, vpSpacedTimesteps } from './common.ts';
 import {
+  VP_SOLVER_DEFAULTS,
   VpSolverBase,
   alphaSigma,
+  checkFinalSigmasType,
   checkUnsupported,
+  convertModelOutput,
   diffOver,
   lambdaOf,
-  toDataPrediction,
-  toInt64,
-  toNoisePrediction,
+  sigmaKindOf,
   vpSigmas,
-  vpSpacedTimesteps,
-  withFinalSigma,
-  type SigmaKind,
 } from './multistep-common.ts';
 import type { SchedulerConfig, StepResult } from './types.ts';
 
 const DEFAULTS = {
-  num_train_timesteps: 1000,
-  beta_start: 0.0001,
-  beta_end: 0.02,
-  beta_schedule: 'linear',
-  trained_betas: null as number[] | null,
-  solver_order: 2,
-  prediction_type: 'epsilon',
-  thresholding: false,
-  dynamic_thresholding_ratio: 0.995,
-  sample_max_value: 1.0,
+  ...VP_SOLVER_DEFAULTS,
   predict_x0: true,
   solver_type: 'bh2',
   lower_order_final: true,
   disable_corrector: [] as number[],
-  use_karras_sigmas: false,
-  use_exponential_sigmas: false,
-  use_beta_sigmas: false,
-  use_flow_sigmas: false,
-  flow_shift: 1.0,
   timestep_spacing: 'linspace',
   steps_offset: 0,
   final_sigmas_type: 'zero',
   rescale_betas_zero_snr: false,
-  use_dynamic_shifting: false,
-  time_shift_type: 'exponential',
   sigma_min: null as number | null,
   sigma_max: null as number | null,
   shift_terminal: null as number | null,
@@ -83,7 +65,6 @@ export function solveF32(matrix: number[][], rhs: number[]): number[] {
 export class UniPCMultistepScheduler extends VpSolverBase {
   readonly name = 'UniPCMultistepScheduler';
   readonly config: UniPCMultistepConfig;
-  private modelOutputs: (Float32Array | null)[] = [];
   private lowerOrderNums = 0;
   private lastSample: Float32Array | null = null;
   /** The predictor's order of the previous step, which the corrector reuses. */
@@ -103,9 +84,7 @@ export class UniPCMultistepScheduler extends VpSolverBase {
       }
       c.solver_type = 'bh2';
     }
-    if (c.final_sigmas_type !== 'zero' && c.final_sigmas_type !== 'sigma_min') {
-      throw new SchedulerConfigError(`${this.name}: final_sigmas_type must be "zero" or "sigma_min"`);
-    }
+    checkFinalSigmasType(this.name, c.final_sigmas_type);
     if (!Array.isArray(c.disable_corrector)) {
       throw new SchedulerConfigError(`${this.name}: disable_corrector must be a list of step indices`);
     }
@@ -113,21 +92,16 @@ export class UniPCMultistepScheduler extends VpSolverBase {
 
   setTimesteps(numInferenceSteps: number): void {
     const c = this.config;
-    if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
-      throw new SchedulerConfigError(`num_inference_steps must be a positive integer, got ${numInferenceSteps}`);
-    }
+    requirePositiveInt(numInferenceSteps, 'num_inference_steps');
     const spaced = vpSpacedTimesteps(c.timestep_spacing, numInferenceSteps, c.num_train_timesteps, c.steps_offset);
-    const kind: SigmaKind = c.use_karras_sigmas ? 'karras' : c.use_exponential_sigmas ? 'exponential' : 'plain';
+    const kind = sigmaKindOf(c);
     let { sigmas, timesteps } = vpSigmas(kind, spaced, numInferenceSteps, this.train, c.sigma_min, c.sigma_max);
     if (kind === 'karras') timesteps = timesteps.map(npRound);
     // "sigma_min" ends on the smallest training sigma, or on the last Karras / exponential one
     const sigmaMinEnd = kind === 'plain' ? this.train.sigmas[0] : sigmas[sigmas.length - 1];
-    this.timesteps = timesteps.map(toInt64);
-    this.sigmas = withFinalSigma(sigmas, c.final_sigmas_type === 'sigma_min' ? sigmaMinEnd : 0);
-    this.modelOutputs = new Array<Float32Array | null>(c.solver_order).fill(null);
+    this.setSchedule(timesteps, sigmas, c.final_sigmas_type === 'sigma_min' ? sigmaMinEnd : 0, c.solver_order);
     this.lowerOrderNums = 0;
     this.lastSample = null;
-    this.resetRun();
   }
 
   step(modelOutput: Float32Array, t: number, sample: Float32Array): StepResult {
@@ -135,25 +109,18 @@ export class UniPCMultistepScheduler extends VpSolverBase {
     const idx = this.currentIndex(t);
     const useCorrector = idx > 0 && !c.disable_corrector.includes(idx - 1) && this.lastSample !== null;
     const a = alphaSigma(this.sigmas[idx]);
-    const converted = c.predict_x0
-      ? toDataPrediction(c.prediction_type, modelOutput, sample, a)
-      : toNoisePrediction(c.prediction_type, modelOutput, sample, a);
+    const converted = convertModelOutput(c.predict_x0, c.prediction_type, modelOutput, sample, a);
     let x = sample;
     if (useCorrector) x = this.corrector(converted, this.lastSample as Float32Array, idx);
 
-    this.modelOutputs.shift();
-    this.modelOutputs.push(converted);
+    this.pushOutput(converted);
     const wanted = c.lower_order_final ? Math.min(c.solver_order, this.timesteps.length - idx) : c.solver_order;
     this.thisOrder = Math.min(wanted, this.lowerOrderNums + 1);
     this.lastSample = x;
     const prevSample = this.predictor(x, idx);
     if (this.lowerOrderNums < c.solver_order) this.lowerOrderNums++;
-    this.stepIndex = idx + 1;
+    this.finishStep(idx);
     return { prevSample };
-  }
-
-  private output(k: number): Float32Array {
-    return this.modelOutputs[this.modelOutputs.length - k] as Float32Array;
   }
 
   /**
