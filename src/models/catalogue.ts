@@ -37,6 +37,8 @@ export interface CatalogueEntry {
   license?: string;
   /** Approximate total download, for display and the quota check before sizes are known. */
   approxBytes?: number;
+  /** Served by the app itself (the generated tiny models): always available, also offline. */
+  bundled?: boolean;
 }
 
 const TINY_DEFAULTS: ModelDefaults = { steps: 20, guidanceScale: 7.5, width: 512, height: 512, strength: 0.7 };
@@ -70,6 +72,7 @@ export async function loadGeneratedCatalogue(manifestUrl: string, fetchFn: typeo
       safetyChecker: files.some((f) => f.path.startsWith('safety_checker/')),
     },
     defaults: TINY_DEFAULTS,
+    bundled: true,
     approxBytes: files.reduce((n, f) => n + (f.size ?? 0), 0),
     source: { id, baseUrl: new URL(`${id}/`, manifestUrl).href, files },
   }));

@@ -6,6 +6,8 @@ export interface ModelFile {
   size?: number;
   /** Expected sha256 (hex), when known: checked before the file counts as cached. */
   sha256?: string;
+  /** Absolute URL of the file when it does not live at baseUrl + path (another host, another revision). */
+  url?: string;
 }
 
 export interface ModelSource {
@@ -22,4 +24,14 @@ export interface DownloadProgress {
   total: number | null;
   /** Whether the bytes came from the IndexedDB cache rather than the network. */
   fromCache: boolean;
+  /** Network speed over the last few seconds (0 until bytes arrive). */
+  bytesPerSecond?: number;
+  /** Seconds left for the whole model at the current speed; null while the size or the speed is unknown. */
+  etaSeconds?: number | null;
+  /** Bytes of the whole model stored or in flight, this file included. */
+  modelLoaded?: number;
+  /** Bytes of the whole model; null while a file's size is unknown. */
+  modelTotal?: number | null;
+  /** True while a downloaded file's stored chunks are being re-read and hashed. */
+  verifying?: boolean;
 }

@@ -95,7 +95,9 @@ export const REAL_MODELS: CatalogueEntry[] = SPECS.map((spec) => ({
 /** The files a repository in the standard ORT-web layout has; optional ones may be missing. */
 export const STANDARD_LAYOUT: { path: string; optional?: boolean }[] = [
   { path: 'text_encoder/model.onnx' },
+  { path: 'text_encoder/model.onnx_data', optional: true },
   { path: 'unet/model.onnx' },
+  { path: 'unet/model.onnx_data', optional: true },
   { path: 'vae_decoder/model.onnx' },
   { path: 'vae_encoder/model.onnx', optional: true },
   { path: 'safety_checker/model.onnx', optional: true },
@@ -118,6 +120,6 @@ export function customModel(baseUrl: string, name?: string): CatalogueEntry {
     description: `Added by URL: ${base}`,
     features: { text2img: true, img2img: true, inpaint: true, guidance: true, safetyChecker: false },
     defaults: { steps: 25, guidanceScale: 7.5, width: 512, height: 512, strength: 0.7 },
-    source: { id, baseUrl: base, files: STANDARD_LAYOUT.map((f) => ({ ...f })) },
+    source: { id, baseUrl: base, files: STANDARD_LAYOUT.map(({ path }) => ({ path })) },
   };
 }

@@ -1,11 +1,12 @@
 /**
- * The model store: files come from the network once, are verified (size, sha256) before they
- * count as cached, and a stored copy that no longer matches is dropped and fetched again.
+ * The model store against a fetch stub: files come from the network once, are verified (size,
+ * sha256) before they count as cached, and a stored copy that no longer matches is dropped and
+ * fetched again. The resumable paths run against the mock hub in model-download.test.ts.
  */
 import 'fake-indexeddb/auto';
-import { createStore, get, set } from 'idb-keyval';
+import { createStore, set } from 'idb-keyval';
 import { describe, expect, it } from 'vitest';
-import { ModelFileError, ModelStore } from '../../src/models/model-store.ts';
+import { CorruptCacheError, IntegrityError, ModelFileError, ModelStore, type ModelStoreOptions } from '../../src/models/model-store.ts';
 import type { ModelSource } from '../../src/models/model-source.ts';
 import { sha256Hex } from '../../src/models/sha256.ts';
 
@@ -26,6 +27,9 @@ function countingFetch(body: Uint8Array) {
 
 let storeCount = 0;
 const freshStore = () => createStore(`store-test-${storeCount++}`, 'files');
+/** toEqual walks a typed array element by element, seconds for 300 kB; Buffer.equals is a memcmp. */
+const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const storeWith = (options: ModelStoreOptions) => new ModelStore({ storage: null, retryDelayMs: 0, chunkSize: 64 * 1024, ...options });
 
 describe('ModelStore', () => {
   it('downloads once with progress, then serves the verified copy from IndexedDB', async () => {
@@ -33,52 +37,103 @@ describe('ModelStore', () => {
     const idb = freshStore();
     const source = await sourceFor(BODY);
     const progress: number[] = [];
-    const first = await new ModelStore({ fetch: net.fn, store: idb }).getFile(source, source.files[0], (p) => progress.push(p.loaded));
-    expect(first).toEqual(BODY);
+    const first = await storeWith({ fetch: net.fn, store: idb }).getFile(source, source.files[0], (p) => progress.push(p.loaded));
+    expect(same(first, BODY)).toBe(true);
     expect(net.calls).toEqual(['http://hub.test/repo/unet/model.onnx']);
     expect(progress.at(-1)).toBe(BODY.byteLength);
     const cachedEvents: boolean[] = [];
-    const second = await new ModelStore({ fetch: net.fn, store: idb }).getFile(source, source.files[0], (p) => cachedEvents.push(p.fromCache));
-    expect(second).toEqual(BODY);
+    const second = await storeWith({ fetch: net.fn, store: idb }).getFile(source, source.files[0], (p) => cachedEvents.push(p.fromCache));
+    expect(same(second, BODY)).toBe(true);
+    expect(second.buffer.byteLength).toBe(BODY.byteLength); // one buffer of the file's size
     expect(net.calls).toHaveLength(1);
     expect(cachedEvents).toEqual([true]);
+  });
+
+  it('uses a file url that overrides baseUrl + path', async () => {
+    const net = countingFetch(BODY);
+    const source = await sourceFor(BODY, { url: 'http://cdn.test/objects/abc' });
+    await storeWith({ fetch: net.fn, store: freshStore() }).getFile(source, source.files[0]);
+    expect(net.calls).toEqual(['http://cdn.test/objects/abc']);
   });
 
   it('refuses a download whose sha256 does not match and stores nothing', async () => {
     const corrupted = BODY.slice();
     corrupted[1234] ^= 0xff;
-    const idb = freshStore();
     const source = await sourceFor(BODY);
-    const store = new ModelStore({ fetch: countingFetch(corrupted).fn, store: idb });
-    await expect(store.getFile(source, source.files[0])).rejects.toThrow(ModelFileError);
-    await expect(store.getFile(source, source.files[0])).rejects.toThrow(/sha256 mismatch/);
-    expect(await store.cachedFiles('m')).toEqual([]);
+    const store = storeWith({ fetch: countingFetch(corrupted).fn, store: freshStore() });
+    await expect(store.getFile(source, source.files[0])).rejects.toThrow(IntegrityError);
+    await expect(store.getFile(source, source.files[0])).rejects.toThrow(/m\/unet\/model\.onnx: sha256 mismatch.*discarded/);
+    expect(await store.status(source)).toMatchObject({ complete: false, bytesStored: 0 });
   });
 
-  it('refuses a truncated download', async () => {
+  it('refuses a file whose server size differs from the catalogue before storing any of it', async () => {
     const source = await sourceFor(BODY);
-    const store = new ModelStore({ fetch: countingFetch(BODY.slice(0, 1000)).fn, store: freshStore() });
-    await expect(store.getFile(source, source.files[0])).rejects.toThrow(/expected 300000 bytes, got 1000/);
+    const store = storeWith({ fetch: countingFetch(BODY.slice(0, 1000)).fn, store: freshStore() });
+    const error = await store.getFile(source, source.files[0]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect((error as Error).message).toMatch(/does not match the catalogue \(1000 bytes, expected 300000\)/);
+    expect((await store.status(source)).bytesStored).toBe(0);
   });
 
-  it('detects a corrupted cached copy, drops it and fetches the file again', async () => {
+  it('treats a body that ends early without a stated size as a broken connection', async () => {
+    const source = await sourceFor(BODY);
+    const short: typeof fetch = async () => new Response(BODY.slice(0, 1000) as Uint8Array<ArrayBuffer>); // no Content-Length
+    const store = storeWith({ fetch: short, store: freshStore(), maxRetries: 1 });
+    await expect(store.getFile(source, source.files[0])).rejects.toThrow(/sent 1000 of 300000 bytes/);
+  });
+
+  it('detects a damaged cached copy (a short chunk), drops it and fetches the file again', async () => {
     const net = countingFetch(BODY);
     const idb = freshStore();
     const source = await sourceFor(BODY);
-    const store = new ModelStore({ fetch: net.fn, store: idb });
+    const store = storeWith({ fetch: net.fn, store: idb });
     await store.getFile(source, source.files[0]);
-    const stored = await get<{ bytes: ArrayBuffer; size: number; sha256: string }>('m/unet/model.onnx', idb);
-    await set('m/unet/model.onnx', { ...stored!, bytes: stored!.bytes.slice(0, 10) }, idb); // a half-written record
+    await set(['chunk', 'm', 'unet/model.onnx', 2], new ArrayBuffer(10), idb); // a half-written chunk
     const again = await store.getFile(source, source.files[0]);
-    expect(again).toEqual(BODY);
+    expect(same(again, BODY)).toBe(true);
+    expect(net.calls).toHaveLength(2);
+  });
+
+  it('with verifyOnRead, re-hashes a cached copy and refetches one whose bytes changed', async () => {
+    const net = countingFetch(BODY);
+    const idb = freshStore();
+    const source = await sourceFor(BODY);
+    await storeWith({ fetch: net.fn, store: idb }).getFile(source, source.files[0]);
+    await set(['chunk', 'm', 'unet/model.onnx', 1], new ArrayBuffer(64 * 1024), idb); // right length, wrong bytes
+    expect(same(await storeWith({ fetch: net.fn, store: idb }).getFile(source, source.files[0]), BODY)).toBe(false);
+    expect(same(await storeWith({ fetch: net.fn, store: idb, verifyOnRead: true }).getFile(source, source.files[0]), BODY)).toBe(true);
     expect(net.calls).toHaveLength(2);
   });
 
   it('reports an HTTP error and a network failure as ModelFileError', async () => {
     const source = await sourceFor(BODY);
-    const notFound = new ModelStore({ fetch: async () => new Response('no', { status: 404 }), store: freshStore() });
+    const notFound = storeWith({ fetch: async () => new Response('no', { status: 404 }), store: freshStore() });
     await expect(notFound.getFile(source, source.files[0])).rejects.toThrow(/HTTP 404/);
-    const offline = new ModelStore({ fetch: async () => { throw new TypeError('Failed to fetch'); }, store: freshStore() });
+    const offline = storeWith({ fetch: async () => { throw new TypeError('Failed to fetch'); }, store: freshStore(), maxRetries: 2 });
+    await expect(offline.getFile(source, source.files[0])).rejects.toThrow(ModelFileError);
     await expect(offline.getFile(source, source.files[0])).rejects.toThrow(/download failed \(Failed to fetch\)/);
+  });
+
+  it('removes entries of the old whole-file layout, which would hold quota unseen', async () => {
+    const idb = freshStore();
+    await set('m/unet/model.onnx', { bytes: new ArrayBuffer(100), size: 100, sha256: 'x' }, idb);
+    const store = storeWith({ fetch: countingFetch(BODY).fn, store: idb });
+    expect(await store.listModels()).toEqual([]);
+    const { keys } = await import('idb-keyval');
+    expect(await keys(idb)).toEqual([]);
+  });
+
+  it('gives a caller whose session failed to load a way to mark the files bad, with a clear error', async () => {
+    const net = countingFetch(BODY);
+    const idb = freshStore();
+    const source = await sourceFor(BODY);
+    const store = storeWith({ fetch: net.fn, store: idb });
+    await store.getFile(source, source.files[0]);
+    const paths = await store.markCorrupt(source);
+    const error = new CorruptCacheError(source.id, paths, new Error('protobuf parsing failed'));
+    expect(error).toBeInstanceOf(ModelFileError);
+    expect(error.message).toBe('The cached copy of m could not be loaded (protobuf parsing failed). unet/model.onnx was discarded and will be downloaded again.');
+    expect(same(await store.getFile(source, source.files[0]), BODY)).toBe(true);
+    expect(net.calls).toHaveLength(2);
   });
 });
