@@ -12,7 +12,9 @@ import {
 import type { Endpoint } from './validate-request.ts';
 import type { BackendChoice, BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
-import type { EngineWorkerApi } from '../engine/worker-api.ts';
+import type { EngineWorkerApi, ModelManagementApi } from '../engine/worker-api.ts';
+import { ModelManager } from './model-manager.ts';
+import { REAL_MODELS } from '../models/real-models.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import { DEFAULT_MODEL_ID, loadGeneratedCatalogue, type CatalogueEntry } from '../models/catalogue.ts';
 
@@ -50,6 +52,8 @@ export interface Client {
   readonly defaultModelId: string;
   /** Loads the default model now rather than on the first request (local and auto modes). */
   prepare(): Promise<GenerationResponse | LoadedModelInfo | null>;
+  /** Downloads, storage and deletion of local models; null in remote mode. */
+  readonly modelStore: ModelManager | null;
 }
 
 /** Where a request goes in auto mode, and why when it leaves the device. */
@@ -60,11 +64,16 @@ export function autoRoute(
   request: unknown,
 ): { local: true } | { local: false; reason: string } {
   if (backend.backend === 'wasm' && !allowWasm) return { local: false, reason: `no local GPU backend: ${backend.reason}` };
-  const modelId = typeof request === 'object' && request !== null ? (request as { model_id?: unknown }).model_id : undefined;
-  if (typeof modelId === 'string' && modelId.trim() !== '' && !localModels.includes(modelId.trim())) {
+  const modelId = requestedModel(request);
+  if (modelId !== undefined && !localModels.includes(modelId)) {
     return { local: false, reason: `the model ${modelId} is not available on this device` };
   }
   return { local: true };
+}
+
+function requestedModel(request: unknown): string | undefined {
+  const id = typeof request === 'object' && request !== null ? (request as { model_id?: unknown }).model_id : undefined;
+  return typeof id === 'string' && id.trim() !== '' ? id.trim() : undefined;
 }
 
 export async function createClient(options: ClientOptions = {}): Promise<Client> {
@@ -76,9 +85,12 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
   let local: LocalClient | null = null;
   let backend: BackendChoice | null = null;
   let models: CatalogueEntry[] = [];
+  let modelStore: ModelManager | null = null;
   if (mode !== 'remote') {
-    models = await loadGeneratedCatalogue(new URL('models/models.json', base).href, fetch);
+    models = [...(await loadGeneratedCatalogue(new URL('models/models.json', base).href, fetch)), ...REAL_MODELS];
     const { api } = startEngineWorker();
+    modelStore = new ModelManager(api as unknown as ModelManagementApi, models, proxy);
+    await modelStore.restore();
     backend = await api.init({ wasmPaths: new URL('ort/', base).href, backend: options.backend ?? 'auto' });
     local = new LocalClient({
       engine: api as unknown as EngineWorkerApi, // comlink's Remote<T> has T's async methods
@@ -90,7 +102,6 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     });
   }
   const remoteIds = new Set<string>();
-  const localIds = models.map((m) => m.id);
 
   const viaRemote = async (endpoint: Endpoint, request: unknown, reason?: string): Promise<GenerationResponse> => {
     const response = await remote[endpoint](request);
@@ -99,13 +110,25 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     return response;
   };
 
+  const localModelKnown = (request: unknown) => {
+    const id = requestedModel(request) ?? defaultModelId;
+    return models.some((m) => m.id === id) && (backend?.backend !== 'wasm' || (options.allowWasm ?? true));
+  };
+
   const generate = async (endpoint: Endpoint, request: unknown): Promise<GenerationResponse> => {
     if (!local) return viaRemote(endpoint, request);
     if (mode === 'local') return local[endpoint](request);
-    const route = autoRoute(backend!, options.allowWasm ?? true, localIds, request);
+    let route = autoRoute(backend!, options.allowWasm ?? true, models.map((m) => m.id), request);
+    if (route.local) {
+      // A catalogue model that is not downloaded yet would start a multi-GB download mid-request.
+      const id = requestedModel(request) ?? defaultModelId;
+      const entry = models.find((m) => m.id === id);
+      if (entry && !entry.bundled && !(await modelStore!.status(id))?.complete) route = { local: false, reason: `the model ${id} is not downloaded on this device` };
+    }
     if (!route.local) {
       if (key) return viaRemote(endpoint, request, route.reason);
-      return errorResponse(`This request cannot run here (${route.reason}) and no API key is set for the hosted API.`);
+      // Without a key a catalogue model is downloaded and run here (the model panel shows the progress).
+      if (!localModelKnown(request)) return errorResponse(`This request cannot run here (${route.reason}) and no API key is set for the hosted API.`);
     }
     const response = await local[endpoint](request);
     if (isDeviceFailure(response) && key) return viaRemote(endpoint, request, `the local run failed: ${String((response as ErrorResponse).message)}`);
@@ -124,5 +147,6 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     models,
     defaultModelId,
     prepare: async () => (local ? local.prepare(defaultModelId) : null),
+    modelStore,
   };
 }

@@ -15,12 +15,12 @@ import { postWebhook, webhookPayload } from './webhook.ts';
 import { randomSeed } from '../engine/random.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { EngineProgress, GenerationResult } from '../engine/jobs.ts';
-import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from '../engine/worker-api.ts';
+import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../engine/worker-api.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
 
 export interface LocalClientOptions {
-  engine: EngineWorkerApi;
+  engine: EngineGenerationApi;
   backend: BackendChoice;
   models: CatalogueEntry[];
   defaultModelId: string;

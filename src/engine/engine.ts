@@ -13,7 +13,7 @@ import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from '.
 import type { EngineProgress, GenerationJob, GenerationResult, RgbaImage } from './jobs.ts';
 import { GRAPH_FILES, readModelConfig, type ModelConfig } from '../models/model-config.ts';
 import type { ModelSource } from '../models/model-source.ts';
-import type { ModelStore } from '../models/model-store.ts';
+import { CorruptCacheError, type ModelStore } from '../models/model-store.ts';
 
 export interface LoadedModelInfo {
   id: string;
@@ -79,6 +79,9 @@ function jsonFile(bytes: Map<string, Uint8Array>, path: string): Record<string, 
 
 export type ProgressSink = (p: EngineProgress) => void;
 
+/** onnxruntime's words for bytes that are not a model: "protobuf parsing failed", "Failed to load model", ... */
+const UNREADABLE_GRAPH = /protobuf|pars(e|ing) failed|failed to load model|invalid (onnx )?model|ModelProto/i;
+
 /** A model's files by path, as the sessions need them. */
 interface ModelFiles {
   has(path: string): boolean;
@@ -134,13 +137,20 @@ export class Engine {
     if (files.has(SAFETY_CHECKER_FILES.graph) && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
     let sessions: Sessions;
     try {
-      onProgress?.({ phase: 'load', modelId: source.id, message: `creating sessions on ${this.backend.backend}` });
-      sessions = await this.createSessions(files, this.backend.backend);
+      try {
+        onProgress?.({ phase: 'load', modelId: source.id, message: `creating sessions on ${this.backend.backend}` });
+        sessions = await this.createSessions(files, this.backend.backend);
+      } catch (e) {
+        if (this.backend.backend !== 'webgpu' || UNREADABLE_GRAPH.test(errorText(e))) throw e;
+        this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
+        onProgress?.({ phase: 'load', modelId: source.id, message: this.backend.reason });
+        sessions = await this.createSessions(files, 'wasm');
+      }
     } catch (e) {
-      if (this.backend.backend !== 'webgpu') throw e;
-      this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
-      onProgress?.({ phase: 'load', modelId: source.id, message: this.backend.reason });
-      sessions = await this.createSessions(files, 'wasm');
+      // A graph ORT cannot even parse came from a bad cache (the store verified what it wrote, so
+      // this is storage gone wrong): drop it so the next load fetches it again, and say so.
+      if (!UNREADABLE_GRAPH.test(errorText(e))) throw e;
+      throw new CorruptCacheError(source.id, await this.store.markCorrupt(source), e);
     }
     let safetyChecker: SafetyChecker | null = null;
     try {

@@ -2,7 +2,8 @@
 import type { BackendChoice, BackendPreference } from './runtime.ts';
 import type { LoadedModelInfo } from './engine.ts';
 import type { EngineProgress, GenerationResult, Img2ImgJob, InpaintJob, Text2ImgJob } from './jobs.ts';
-import type { ModelSource } from '../models/model-source.ts';
+import type { DownloadProgress, ModelSource } from '../models/model-source.ts';
+import type { CachedModel, ModelStatus } from '../models/model-store.ts';
 
 /** An image as it crosses to the worker: still encoded, decoded (and resized to the job's size) there. */
 export interface EncodedImageBytes {
@@ -18,12 +19,41 @@ export type WorkerJob =
 
 export type WorkerOutcome<T> =
   | { ok: true; value: T }
-  | { ok: false; kind: 'init_image' | 'mask_image' | 'cancelled' | 'model' | 'engine' | 'device'; message: string };
+  | {
+    ok: false;
+    kind: 'init_image' | 'mask_image' | 'cancelled' | 'model' | 'engine' | 'device'
+      | 'quota' | 'integrity' | 'download' | 'paused' | 'corrupt' | 'in_use';
+    message: string;
+  };
 
-export interface EngineWorkerApi {
+export interface StorageInfo {
+  usage: number | null;
+  quota: number | null;
+  persisted: boolean;
+}
+
+/** Generation: what the local client needs. */
+export interface EngineGenerationApi {
   init(options: { wasmPaths: string; backend: BackendPreference }): Promise<BackendChoice>;
   loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>>;
   generate(job: WorkerJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>>;
   /** Stops the running job before its next step. */
   cancel(): void;
 }
+
+/** Model files: downloads, status, storage; what the model manager needs. */
+export interface ModelManagementApi {
+  /** Downloads every file of the model into IndexedDB (resuming what is stored). */
+  downloadModel(source: ModelSource, onProgress?: (p: DownloadProgress) => void): Promise<WorkerOutcome<void>>;
+  /** Pauses the model's download; stored chunks stay, and the next download resumes. */
+  pauseDownload(modelId: string): void;
+  /** Stops the model's download and discards its incomplete files. */
+  cancelDownload(source: ModelSource): Promise<void>;
+  modelStatus(source: ModelSource): Promise<ModelStatus>;
+  listCachedModels(): Promise<CachedModel[]>;
+  /** Removes a model's files; refused while a job runs on it. */
+  deleteModel(modelId: string): Promise<WorkerOutcome<void>>;
+  storage(): Promise<StorageInfo>;
+}
+
+export interface EngineWorkerApi extends EngineGenerationApi, ModelManagementApi {}

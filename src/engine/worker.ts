@@ -7,10 +7,32 @@ import type { GenerationJob } from './jobs.ts';
 import { JobCancelled } from './pipeline.ts';
 import { chooseBackend, errorText, type GpuLike, type OrtModule } from './runtime.ts';
 import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from './worker-api.ts';
-import { ModelStore } from '../models/model-store.ts';
+import {
+  CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelStore, QuotaError,
+} from '../models/model-store.ts';
 
 let engine: Engine | null = null;
+let store: ModelStore | null = null;
 let cancelRequested = false;
+/** The model a generation is running on: it cannot be deleted meanwhile. */
+let busyModel: string | null = null;
+const downloads = new Map<string, AbortController>();
+
+function requireStore(): ModelStore {
+  if (!store) throw new Error('the engine is not initialised');
+  return store;
+}
+
+/** A model-store failure as an outcome the API layer can word for the user. */
+function storeFailure(e: unknown): WorkerOutcome<never> {
+  const message = errorText(e);
+  if (e instanceof QuotaError) return { ok: false, kind: 'quota', message };
+  if (e instanceof IntegrityError) return { ok: false, kind: 'integrity', message };
+  if (e instanceof CorruptCacheError) return { ok: false, kind: 'corrupt', message };
+  if (e instanceof DownloadPaused) return { ok: false, kind: 'paused', message };
+  if (e instanceof DownloadError) return { ok: false, kind: 'download', message };
+  return { ok: false, kind: 'model', message };
+}
 
 function requireEngine(): Engine {
   if (!engine) throw new Error('the engine is not initialised');
@@ -48,21 +70,66 @@ const api: EngineWorkerApi = {
     ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
     const gpu = (navigator as Navigator & { gpu?: GpuLike }).gpu;
     const choice = await chooseBackend(gpu, backend);
-    engine = new Engine(ort as unknown as OrtModule, new ModelStore(), choice);
+    store = new ModelStore();
+    engine = new Engine(ort as unknown as OrtModule, store, choice);
     return choice;
   },
-  loadModel(source, onProgress) {
-    return outcome(() => requireEngine().loadModel(source, onProgress), 'model');
+  async loadModel(source, onProgress) {
+    try {
+      return { ok: true, value: await requireEngine().loadModel(source, onProgress) };
+    } catch (e) {
+      return storeFailure(e);
+    }
   },
   generate(job, onProgress) {
     cancelRequested = false;
+    busyModel = engine?.loadedModelId ?? null;
     return outcome(async () => {
       const result = await requireEngine().generate(await decodeJobImages(job), onProgress, () => cancelRequested);
       return Comlink.transfer(result, result.images.map((i) => i.buffer as ArrayBuffer));
-    }, 'engine');
+    }, 'engine').finally(() => {
+      busyModel = null;
+    });
   },
   cancel() {
     cancelRequested = true;
+  },
+  async downloadModel(source, onProgress) {
+    downloads.get(source.id)?.abort();
+    const controller = new AbortController();
+    downloads.set(source.id, controller);
+    try {
+      await requireStore().download(source, { onProgress, signal: controller.signal });
+      return { ok: true, value: undefined };
+    } catch (e) {
+      return storeFailure(e);
+    } finally {
+      if (downloads.get(source.id) === controller) downloads.delete(source.id);
+    }
+  },
+  pauseDownload(modelId) {
+    downloads.get(modelId)?.abort();
+  },
+  async cancelDownload(source) {
+    await requireStore().cancel(source);
+  },
+  modelStatus(source) {
+    return requireStore().status(source);
+  },
+  listCachedModels() {
+    return requireStore().listModels();
+  },
+  async deleteModel(modelId) {
+    if (busyModel === modelId) return { ok: false, kind: 'in_use', message: `${modelId} is generating right now; cancel the job or wait, then delete it.` };
+    // A loaded but idle model is unloaded first, so its sessions do not outlive its files.
+    if (engine?.loadedModelId === modelId) await engine.unload();
+    await requireStore().deleteModel(modelId);
+    return { ok: true, value: undefined };
+  },
+  async storage() {
+    const s = navigator.storage;
+    const estimate = s?.estimate ? await s.estimate() : {};
+    return { usage: estimate.usage ?? null, quota: estimate.quota ?? null, persisted: s?.persisted ? await s.persisted() : false };
   },
 };
 

@@ -6,7 +6,7 @@ import { ENHANCE_SUFFIX } from '../../src/api/validate-request.ts';
 import type { LoadedModelInfo } from '../../src/engine/engine.ts';
 import type { EngineProgress, GenerationResult } from '../../src/engine/jobs.ts';
 import type { BackendChoice } from '../../src/engine/runtime.ts';
-import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
+import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
 
 type WorkerImg2ImgJob = Extract<WorkerJob, { mode: 'img2img' }>;
 import type { CatalogueEntry } from '../../src/models/catalogue.ts';
@@ -39,8 +39,8 @@ interface EngineEvent {
   prompt: string;
 }
 
-/** An EngineWorkerApi that records its calls and answers as told. */
-class FakeEngine implements EngineWorkerApi {
+/** An EngineGenerationApi that records its calls and answers as told. */
+class FakeEngine implements EngineGenerationApi {
   readonly loads: ModelSource[] = [];
   readonly jobs: WorkerImg2ImgJob[] = [];
   readonly progressSinks: (((p: EngineProgress) => void) | undefined)[] = [];

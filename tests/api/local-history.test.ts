@@ -8,11 +8,11 @@ import { encode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
 import { HistoryStore } from '../../src/api/history-store.ts';
 import { LocalClient } from '../../src/api/local-client.ts';
-import type { EngineWorkerApi, WorkerJob } from '../../src/engine/worker-api.ts';
+import type { EngineGenerationApi, WorkerJob } from '../../src/engine/worker-api.ts';
 
 const PNG = encode({ width: 1, height: 1, channels: 3, data: new Uint8Array([1, 2, 3]) });
 
-const engine: EngineWorkerApi = {
+const engine: EngineGenerationApi = {
   init: async () => ({ backend: 'wasm', reason: 'test', shaderF16: false }),
   loadModel: async (source) => ({ ok: true, value: { id: source.id, backend: 'wasm', backendReason: 'test', schedulerClass: 'EulerDiscreteScheduler', inputTypes: {} } }),
   generate: async (job: WorkerJob) => ({
