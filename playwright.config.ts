@@ -5,6 +5,7 @@ import type { BackendOptions } from './tests/browser/fixtures.ts';
 const port = Number(process.env.TEST_PORT ?? 4399);
 /** Where tests/browser find the mock hosted API (fixtures.ts reads the same variable). */
 const mockPort = Number(process.env.MOCK_API_PORT ?? 4398);
+const hubPort = Number(process.env.MOCK_HUB_PORT ?? 4397);
 const executablePath = findChromium() ?? undefined;
 
 export default defineConfig<BackendOptions>({
@@ -31,6 +32,13 @@ export default defineConfig<BackendOptions>({
     {
       command: `npx vite preview --port ${port} --strictPort`,
       url: `http://127.0.0.1:${port}/`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+    },
+    {
+      // A stand-in for the Hugging Face hub on loopback (302 to a CDN, X-Linked-* headers, Range), for downloads.
+      command: `npx tsx tests/support/mock-hub.ts --port ${hubPort}`,
+      url: `http://127.0.0.1:${hubPort}/_manifest`,
       reuseExistingServer: false,
       timeout: 60_000,
     },

@@ -2,10 +2,13 @@
  * The page: starts the client, shows the backend and why, loads the model with progress, and
  * drives img2img from the form. It also exposes the client as `window.sdapi` for scripts.
  */
+import './pwa.ts';
 import { createClient, type Client, type ClientMode } from '../api/create-client.ts';
 import type { GenerationResponse } from '../api/responses.ts';
 import type { BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
+import { formatBytes } from './format.ts';
+import { mountModelPanel, type ModelPanel } from './model-panel.ts';
 
 declare global {
   interface Window {
@@ -17,10 +20,6 @@ declare global {
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const params = new URLSearchParams(location.search);
-
-function formatBytes(n: number): string {
-  return n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KB` : `${(n / (1 << 20)).toFixed(1)} MB`;
-}
 
 function setStatus(id: string, text: string, isError = false): void {
   const el = $(id);
@@ -50,10 +49,13 @@ function showProgress(p: EngineProgress): void {
   }
 }
 
+let modelPanel: ModelPanel | null = null;
+
 function readForm(): Record<string, unknown> {
   const value = (id: string) => ($<HTMLInputElement>(id).value.trim() || null);
   return {
     key: '',
+    model_id: modelPanel?.selected ?? null,
     prompt: value('prompt'),
     negative_prompt: value('negative_prompt'),
     init_image: initImageUrl ?? value('init_image'),
@@ -112,9 +114,7 @@ async function start(): Promise<Client> {
     backend,
     onProgress: showProgress,
   });
-  const select = $<HTMLSelectElement>('model');
-  for (const m of client.models) select.add(new Option(`${m.name} — ${m.description}`, m.id, m.id === client.defaultModelId, m.id === client.defaultModelId));
-  select.disabled = true; // switching models arrives with the model panel
+  if (client.modelStore) modelPanel = mountModelPanel($('model-heading').parentElement!, client.modelStore, client.defaultModelId, () => undefined);
   if (client.backend) {
     setStatus('backend', `Backend: ${client.backend.backend.toUpperCase()} — ${client.backend.reason}`);
     setStatus('model-status', `Loading ${client.defaultModelId}…`);

@@ -29,6 +29,8 @@ export const EXAMPLE_REQUEST = {
 /** The mock hosted API that playwright.config.ts starts. */
 export const MOCK_API = `http://127.0.0.1:${Number(process.env.MOCK_API_PORT ?? 4398)}`;
 export const MOCK_KEY = 'test-key';
+/** The stand-in Hugging Face hub that playwright.config.ts starts. */
+export const MOCK_HUB = `http://127.0.0.1:${Number(process.env.MOCK_HUB_PORT ?? 4397)}`;
 
 export const test = base.extend<BackendOptions>({
   expectedBackend: ['webgpu', { option: true }],
