@@ -6,6 +6,8 @@ const port = Number(process.env.TEST_PORT ?? 4399);
 /** Where tests/browser find the mock hosted API (fixtures.ts reads the same variable). */
 const mockPort = Number(process.env.MOCK_API_PORT ?? 4398);
 const hubPort = Number(process.env.MOCK_HUB_PORT ?? 4397);
+/** The build to serve; parallel runs build into folders of their own (vite build --outDir). */
+const distDir = process.env.DIST_DIR ?? 'dist';
 const executablePath = findChromium() ?? undefined;
 
 export default defineConfig<BackendOptions>({
@@ -30,7 +32,7 @@ export default defineConfig<BackendOptions>({
   ],
   webServer: [
     {
-      command: `npx vite preview --port ${port} --strictPort`,
+      command: `npx vite preview --port ${port} --strictPort --outDir ${distDir}`,
       url: `http://127.0.0.1:${port}/`,
       reuseExistingServer: false,
       timeout: 60_000,

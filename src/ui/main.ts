@@ -4,11 +4,12 @@
  */
 import './pwa.ts';
 import { createClient, type Client, type ClientMode } from '../api/create-client.ts';
-import type { GenerationResponse } from '../api/responses.ts';
 import type { BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import { formatBytes } from './format.ts';
 import { mountModelPanel, type ModelPanel } from './model-panel.ts';
+import { mountGenerateForm } from './generate-form.ts';
+import { mountJobView } from './job-view.ts';
 
 declare global {
   interface Window {
@@ -28,7 +29,7 @@ function setStatus(id: string, text: string, isError = false): void {
 }
 
 const downloadStart = new Map<string, number>();
-function showProgress(p: EngineProgress): void {
+function showProgress(p: EngineProgress & { id: number | null }): void {
   if (p.phase === 'download') {
     const bar = $<HTMLProgressElement>('model-progress');
     bar.hidden = false;
@@ -39,66 +40,12 @@ function showProgress(p: EngineProgress): void {
     setStatus('model-status', `${p.file}: ${formatBytes(p.loaded)}${p.total ? ` of ${formatBytes(p.total)}` : ''} (${speed})`);
   } else if (p.phase === 'load') {
     setStatus('model-status', p.message);
-  } else if (p.phase === 'denoise') {
-    const bar = $<HTMLProgressElement>('job-progress');
-    bar.hidden = false;
-    bar.value = ((p.sample - 1) * p.totalSteps + p.step) / (p.samples * p.totalSteps);
-    setStatus('job-status', `Image ${p.sample} of ${p.samples}: step ${p.step} of ${p.totalSteps}`);
   } else {
-    setStatus('job-status', `Image ${p.sample} of ${p.samples}: decoding`);
+    jobView.progress(p);
   }
 }
 
 let modelPanel: ModelPanel | null = null;
-
-function readForm(): Record<string, unknown> {
-  const value = (id: string) => ($<HTMLInputElement>(id).value.trim() || null);
-  return {
-    key: '',
-    model_id: modelPanel?.selected ?? null,
-    prompt: value('prompt'),
-    negative_prompt: value('negative_prompt'),
-    init_image: initImageUrl ?? value('init_image'),
-    width: value('width'),
-    height: value('height'),
-    samples: value('samples'),
-    num_inference_steps: value('num_inference_steps'),
-    guidance_scale: Number(value('guidance_scale') ?? 7.5),
-    strength: Number(value('strength') ?? 0.7),
-    seed: value('seed'),
-    safety_checker: 'no',
-    enhance_prompt: 'no',
-    webhook: null,
-    track_id: null,
-  };
-}
-
-let initImageUrl: string | null = null;
-
-function showResult(response: GenerationResponse): void {
-  if (response.status === 'processing') {
-    setStatus('job-status', `Queued as request ${response.id}`);
-    return;
-  }
-  if (response.status !== 'success') {
-    const m = response.message;
-    const text = typeof m === 'string' ? m : Object.values(m).flat().join(' ');
-    setStatus('job-status', text, true);
-    return;
-  }
-  const results = $('results');
-  for (const url of response.output) {
-    const fig = document.createElement('figure');
-    const img = document.createElement('img');
-    img.src = url;
-    img.alt = `Generated: ${String(response.meta.prompt)}`;
-    const cap = document.createElement('figcaption');
-    cap.textContent = `seed ${String(response.meta.seed)} · ${response.meta.W}×${response.meta.H} · ${response.generationTime}s`;
-    fig.append(img, cap);
-    results.prepend(fig);
-  }
-  setStatus('job-status', `Done in ${response.generationTime}s on ${String(response.meta.backend ?? response.meta.runtime)}`);
-}
 
 /** Where the API key lives until the settings panel arrives; it is never read from the URL. */
 const KEY_STORAGE = 'sdapi.key';
@@ -114,7 +61,13 @@ async function start(): Promise<Client> {
     backend,
     onProgress: showProgress,
   });
-  if (client.modelStore) modelPanel = mountModelPanel($('model-heading').parentElement!, client.modelStore, client.defaultModelId, () => undefined);
+  if (client.modelStore) {
+    const store = client.modelStore;
+    modelPanel = mountModelPanel($('model-heading').parentElement!, store, client.defaultModelId, (id) => {
+      const entry = store.entry(id);
+      if (entry) form.applyModelDefaults(entry);
+    });
+  }
   if (client.backend) {
     setStatus('backend', `Backend: ${client.backend.backend.toUpperCase()} — ${client.backend.reason}`);
     setStatus('model-status', `Loading ${client.defaultModelId}…`);
@@ -134,36 +87,30 @@ async function start(): Promise<Client> {
   }
   window.sdapi = client;
   document.body.dataset.ready = 'true';
-  $<HTMLButtonElement>('generate').disabled = false;
+  form.setBusy(false);
   return client;
 }
 
-$<HTMLInputElement>('init_file').addEventListener('change', (e) => {
-  const file = (e.target as HTMLInputElement).files?.[0];
-  if (initImageUrl) URL.revokeObjectURL(initImageUrl);
-  initImageUrl = file ? URL.createObjectURL(file) : null;
-  const preview = $<HTMLImageElement>('init-preview');
-  preview.hidden = !initImageUrl;
-  if (initImageUrl) preview.src = initImageUrl;
+const jobView = mountJobView($('job-panel'), { onCancel: () => window.sdapi?.cancel() });
+const form = mountGenerateForm($<HTMLFormElement>('generate-form'), {
+  onCancel: () => window.sdapi?.cancel(),
+  async onSubmit(endpoint, request) {
+    const client = window.sdapi;
+    if (!client) return;
+    const withModel = { ...request, model_id: modelPanel?.selected ?? null };
+    form.setBusy(true);
+    jobView.start(endpoint, withModel);
+    try {
+      const response = await client[endpoint](withModel);
+      jobView.finish(response);
+      // [wire:gallery-add]
+    } finally {
+      form.setBusy(false);
+    }
+  },
 });
-
-$<HTMLFormElement>('img2img-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const client = window.sdapi;
-  if (!client) return;
-  $<HTMLButtonElement>('generate').disabled = true;
-  $<HTMLButtonElement>('cancel').disabled = false;
-  setStatus('job-status', 'Starting…');
-  try {
-    showResult(await client.img2img(readForm()));
-  } finally {
-    $<HTMLButtonElement>('generate').disabled = false;
-    $<HTMLButtonElement>('cancel').disabled = true;
-    $<HTMLProgressElement>('job-progress').hidden = true;
-  }
-});
-
-$<HTMLButtonElement>('cancel').addEventListener('click', () => window.sdapi?.cancel());
+// [wire:gallery-mount]
+// [wire:settings-mount]
 
 window.sdapiReady = start().catch((e: unknown) => {
   setStatus('backend', `The engine could not start: ${e instanceof Error ? e.message : String(e)}`);
