@@ -15,6 +15,7 @@
  *
  * Run directly (`npx tsx tests/support/mock-hosted-api.ts --port 4398 [--key K]`) it serves until killed.
  */
+import { closeServer, readBody } from './http-server.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -216,22 +217,11 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
   return {
     url: base,
     requests,
-    close: () => new Promise<void>((resolve) => {
+    close: () => closeServer(server, () => {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      server.close(() => resolve());
-      server.closeAllConnections();
     }),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function parseBody(text: string): unknown {

@@ -22,6 +22,7 @@
  * 24 MiB synthetic file `blob.bin` in repo `test/big`, and `test/tiny-sd-big` (tiny-sd plus a 24 MiB
  * `unet/model.onnx_data`) for resume tests, until killed.
  */
+import { closeServer, readBody } from './http-server.ts';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -310,20 +311,8 @@ export async function startMockHub(options: MockHubOptions = {}): Promise<MockHu
     resolveUrl,
     baseUrl,
     manifest,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () => closeServer(server),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** Deterministic bytes that do not compress and have no period a chunk boundary could hide behind. */
