@@ -11,6 +11,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SET_NAMES, TinyModelFactory } from './tiny-models/sets.ts';
+import { generateTaesd } from './taesd.ts';
 
 export interface ManifestFile {
   path: string;
@@ -52,6 +53,8 @@ if (isMain()) {
   const outDir = path.resolve(process.argv[2] ?? 'public/models');
   const started = performance.now();
   const manifest = await generateTinyModels(outDir);
+  // TAESD's preview decoder, converted from the shared fixture when it is there (else removed)
+  manifest.taesd = (await generateTaesd(outDir)) ?? { files: [] };
   for (const [set, { files }] of Object.entries(manifest)) {
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
     console.log(`${set.padEnd(18)} ${String(files.length).padStart(2)} files ${(bytes / 1024).toFixed(1).padStart(8)} KiB`);

@@ -16,7 +16,7 @@ import type { EngineWorkerApi, ModelManagementApi } from '../engine/worker-api.t
 import { ModelManager } from './model-manager.ts';
 import { REAL_MODELS } from '../models/real-models.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
-import { DEFAULT_MODEL_ID, loadGeneratedCatalogue, type CatalogueEntry } from '../models/catalogue.ts';
+import { DEFAULT_MODEL_ID, loadGeneratedModels, type CatalogueEntry } from '../models/catalogue.ts';
 
 export type ClientMode = 'local' | 'remote' | 'auto';
 
@@ -87,11 +87,16 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
   let models: CatalogueEntry[] = [];
   let modelStore: ModelManager | null = null;
   if (mode !== 'remote') {
-    models = [...(await loadGeneratedCatalogue(new URL('models/models.json', base).href, fetch)), ...REAL_MODELS];
+    const generated = await loadGeneratedModels(new URL('models/models.json', base).href, fetch);
+    models = [...generated.models, ...REAL_MODELS];
     const { api } = startEngineWorker();
     modelStore = new ModelManager(api as unknown as ModelManagementApi, models, proxy);
     await modelStore.restore();
-    backend = await api.init({ wasmPaths: new URL('ort/', base).href, backend: options.backend ?? 'auto' });
+    backend = await api.init({
+      wasmPaths: new URL('ort/', base).href,
+      backend: options.backend ?? 'auto',
+      previewModel: generated.previewDecoder ?? undefined,
+    });
     local = new LocalClient({
       engine: api as unknown as EngineWorkerApi, // comlink's Remote<T> has T's async methods
       backend,

@@ -10,6 +10,7 @@ import { encodeRgbPng } from './png.ts';
 import { runPipeline, type DiffusionModels, type GenerationInput } from './pipeline.ts';
 import { createModelSession, errorText, type Backend, type BackendChoice, type HostTensor, type ModelSession, type OrtModule } from './runtime.ts';
 import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
+import { LivePreview, TaesdDecoder } from './preview.ts';
 import type { EngineProgress, GenerationJob, GenerationResult, RgbaImage } from './jobs.ts';
 import { GRAPH_FILES, readModelConfig, type ModelConfig } from '../models/model-config.ts';
 import type { ModelSource } from '../models/model-source.ts';
@@ -107,6 +108,9 @@ function modelFiles(modelId: string, bytes: Map<string, Uint8Array>): ModelFiles
 
 export class Engine {
   private model: LoadedModel | null = null;
+  /** Where TAESD's decoder lives (the model set "taesd"); null: previews use the linear approximation. */
+  private previewSource: ModelSource | null = null;
+  private taesd: Promise<TaesdDecoder | null> | null = null;
 
   constructor(
     private readonly ort: OrtModule,
@@ -189,6 +193,30 @@ export class Engine {
     return sessions;
   }
 
+  /** The TAESD model set for live previews, or null for the linear approximation only. */
+  setPreviewModel(source: ModelSource | null): void {
+    this.previewSource = source;
+    const old = this.taesd;
+    this.taesd = null;
+    void old?.then((d) => d?.release()).catch(() => undefined);
+  }
+
+  /** TAESD's decoder when its model loads from the store; a failure only means linear previews. */
+  private previewDecoder(): Promise<TaesdDecoder | null> {
+    const source = this.previewSource;
+    if (!source) return Promise.resolve(null);
+    this.taesd ??= (async () => {
+      try {
+        const file = source.files[0];
+        const bytes = await this.store.getFile(source, file);
+        return new TaesdDecoder(await createModelSession('taesd', bytes, { ort: this.ort, backend: this.backend.backend }));
+      } catch {
+        return null;
+      }
+    })();
+    return this.taesd;
+  }
+
   async unload(): Promise<void> {
     const m = this.model;
     this.model = null;
@@ -214,6 +242,8 @@ export class Engine {
     } catch (e) {
       if (!isDeviceFailure(e)) throw e;
       await this.unload();
+      // TAESD's session died with the device too: load it again next time
+      this.setPreviewModel(this.previewSource);
       throw new DeviceLostError(
         `The GPU device was lost or ran out of memory during generation (${errorText(e)}). ` +
           'The model was unloaded; load it again to continue (on WASM if the GPU keeps failing).',
@@ -235,10 +265,12 @@ export class Engine {
     const nsfw: boolean[] = [];
     let denoiseSeconds = 0;
     let stepsRun = 0;
+    const taesd = onProgress ? await this.previewDecoder() : null;
     for (let i = 0; i < job.samples; i++) {
       const seed = job.seed + i;
       seeds.push(seed);
       const loopStart = performance.now();
+      const live = onProgress ? new LivePreview(taesd) : null;
       const decoded = await runPipeline(models, {
         condIds: cond.ids,
         uncondIds: uncond.ids,
@@ -252,9 +284,13 @@ export class Engine {
         input,
       }, {
         shouldStop,
-        onStep: (p) => {
+        onStep: async (p) => {
           stepsRun++;
-          onProgress?.({ phase: 'denoise', sample: i + 1, samples: job.samples, step: p.step, totalSteps: p.totalSteps });
+          // ORT's WASM runs settle as microtasks: without a macrotask here the worker never reads a
+          // cancel message until the whole job is done.
+          await nextTask();
+          const preview = await live?.afterStep(p.step, p.totalSteps, p.seconds, p.latents, p.dims);
+          onProgress?.({ phase: 'denoise', sample: i + 1, samples: job.samples, step: p.step, totalSteps: p.totalSteps, ...(preview ? { preview } : {}) });
         },
       });
       denoiseSeconds += (performance.now() - loopStart) / 1000;
@@ -282,6 +318,18 @@ export class Engine {
       timings: { total: (performance.now() - started) / 1000, denoise: denoiseSeconds, stepsRun },
     };
   }
+}
+
+/** Resolves on a fresh macrotask (a MessageChannel message: no setTimeout clamping), letting queued messages in. */
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 function imageTensor(image: RgbaImage, job: GenerationJob, what: string): Float32Array {

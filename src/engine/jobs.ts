@@ -66,8 +66,19 @@ export interface GenerationResult {
   timings: { total: number; denoise: number; stepsRun: number };
 }
 
+/** A live preview of the latents after a step (see preview.ts); its buffer is transferred, not copied, to the page. */
+export interface LivePreviewImage {
+  rgba: Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** TAESD, or the linear latent-to-RGB approximation. */
+  decoder: 'taesd' | 'linear';
+  /** What this preview cost the engine. */
+  seconds: number;
+}
+
 export type EngineProgress =
   | { phase: 'download'; modelId: string; file: string; loaded: number; total: number | null; fromCache: boolean }
   | { phase: 'load'; modelId: string; message: string }
-  | { phase: 'denoise'; sample: number; samples: number; step: number; totalSteps: number }
+  | { phase: 'denoise'; sample: number; samples: number; step: number; totalSteps: number; preview?: LivePreviewImage }
   | { phase: 'decode'; sample: number; samples: number };

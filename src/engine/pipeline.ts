@@ -53,6 +53,11 @@ export interface StepProgress {
   step: number;
   totalSteps: number;
   timestep: number;
+  /** The latents after this step, [1, C, h, w] as the UNet sees them (for live previews; do not modify). */
+  latents: Float32Array;
+  dims: readonly number[];
+  /** Seconds this step took, without what onStep itself spends. */
+  seconds: number;
 }
 
 export interface LoopHooks {
@@ -160,6 +165,7 @@ export async function denoise(
   const inputChannels = channels + (extra ? extra.dims[1] : 0);
   for (let i = 0; i < timesteps.length; i++) {
     if (hooks.shouldStop?.()) throw new JobCancelled();
+    const stepStart = performance.now();
     const t = timesteps[i];
     // scale_model_input is elementwise, so scaling one copy equals scaling the guidance batch
     const scaled = scheduler.scaleModelInput(latents, t);
@@ -174,7 +180,7 @@ export async function denoise(
     const noisePred = guided ? combineGuidance(pred, guidanceScale) : pred;
     latents = scheduler.step(noisePred, t, latents, rng).prevSample;
     if (conditioning.afterStep) latents = conditioning.afterStep(latents, i);
-    await hooks.onStep?.({ step: i + 1, totalSteps: timesteps.length, timestep: t });
+    await hooks.onStep?.({ step: i + 1, totalSteps: timesteps.length, timestep: t, latents, dims: start.dims, seconds: (performance.now() - stepStart) / 1000 });
   }
   // A NaN would decode to a black image; say what went wrong instead.
   if (!latents.every(Number.isFinite)) throw new Error(`${scheduler.name} produced non-finite latents`);

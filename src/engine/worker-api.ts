@@ -34,7 +34,8 @@ export interface StorageInfo {
 
 /** Generation: what the local client needs. */
 export interface EngineGenerationApi {
-  init(options: { wasmPaths: string; backend: BackendPreference }): Promise<BackendChoice>;
+  /** previewModel: the TAESD model set for live previews (absent: the linear approximation). */
+  init(options: { wasmPaths: string; backend: BackendPreference; previewModel?: ModelSource }): Promise<BackendChoice>;
   loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>>;
   generate(job: WorkerJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>>;
   /** Stops the running job before its next step. */

@@ -3,7 +3,7 @@ import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
 import { DeviceLostError, Engine } from './engine.ts';
 import { decodeImageToRgba, ImageDecodeError } from './image-decode.ts';
-import type { GenerationJob } from './jobs.ts';
+import type { EngineProgress, GenerationJob } from './jobs.ts';
 import { JobCancelled } from './pipeline.ts';
 import { chooseBackend, errorText, type GpuLike, type OrtModule } from './runtime.ts';
 import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from './worker-api.ts';
@@ -62,7 +62,7 @@ async function decodeJobImages(job: WorkerJob): Promise<GenerationJob> {
 }
 
 const api: EngineWorkerApi = {
-  async init({ wasmPaths, backend }) {
+  async init({ wasmPaths, backend, previewModel }) {
     ort.env.wasm.wasmPaths = wasmPaths;
     // ORT warns on every session that shape ops run on the CPU, which is by design; keep real errors.
     ort.env.logLevel = 'error';
@@ -72,6 +72,7 @@ const api: EngineWorkerApi = {
     const choice = await chooseBackend(gpu, backend);
     store = new ModelStore();
     engine = new Engine(ort as unknown as OrtModule, store, choice);
+    engine.setPreviewModel(previewModel ?? null);
     return choice;
   },
   async loadModel(source, onProgress) {
@@ -85,7 +86,9 @@ const api: EngineWorkerApi = {
     cancelRequested = false;
     busyModel = engine?.loadedModelId ?? null;
     return outcome(async () => {
-      const result = await requireEngine().generate(await decodeJobImages(job), onProgress, () => cancelRequested);
+      // preview pixels move to the page rather than being copied
+      const progress = onProgress && ((p: EngineProgress) => onProgress(p.phase === 'denoise' && p.preview ? Comlink.transfer(p, [p.preview.rgba.buffer]) : p));
+      const result = await requireEngine().generate(await decodeJobImages(job), progress, () => cancelRequested);
       return Comlink.transfer(result, result.images.map((i) => i.buffer as ArrayBuffer));
     }, 'engine').finally(() => {
       busyModel = null;

@@ -54,12 +54,30 @@ const DESCRIPTIONS: Record<string, string> = {
 
 type Manifest = Record<string, { files: ModelFile[] }>;
 
+/**
+ * TAESD (madebyollin/taesd, MIT): a 1.2M-parameter decoder of SD 1.x/2.x latents, used only for
+ * live previews while a job runs, never as a generation model. tools/taesd.ts converts its
+ * taesd_decoder.safetensors to decoder.onnx; the build bundles it as the model set "taesd" when
+ * the weights are at hand. Elsewhere a user would fetch it from the Hugging Face hub like any
+ * model (the same converted decoder.onnx, at a base URL of their choice); without it the previews
+ * use the linear latent-to-RGB approximation.
+ */
+export const PREVIEW_DECODER_ID = 'taesd';
+
 /** Reads the generated models' manifest at `manifestUrl`; each model's files sit beside it in a folder of its name. */
 export async function loadGeneratedCatalogue(manifestUrl: string, fetchFn: typeof fetch): Promise<CatalogueEntry[]> {
+  return (await loadGeneratedModels(manifestUrl, fetchFn)).models;
+}
+
+/** The generated models, and TAESD's decoder for previews when the build bundled it. */
+export async function loadGeneratedModels(manifestUrl: string, fetchFn: typeof fetch): Promise<{ models: CatalogueEntry[]; previewDecoder: ModelSource | null }> {
   const response = await fetchFn(manifestUrl);
   if (!response.ok) throw new Error(`the model list ${manifestUrl} could not be loaded (HTTP ${response.status})`);
   const manifest = (await response.json()) as Manifest;
-  return Object.entries(manifest).map(([id, { files }]) => ({
+  const taesd = manifest[PREVIEW_DECODER_ID];
+  delete manifest[PREVIEW_DECODER_ID];
+  const previewDecoder = taesd ? { id: PREVIEW_DECODER_ID, baseUrl: new URL(`${PREVIEW_DECODER_ID}/`, manifestUrl).href, files: taesd.files } : null;
+  const models = Object.entries(manifest).map(([id, { files }]): CatalogueEntry => ({
     id,
     name: id,
     description: DESCRIPTIONS[id] ?? 'Generated model',
@@ -76,4 +94,5 @@ export async function loadGeneratedCatalogue(manifestUrl: string, fetchFn: typeo
     approxBytes: files.reduce((n, f) => n + (f.size ?? 0), 0),
     source: { id, baseUrl: new URL(`${id}/`, manifestUrl).href, files },
   }));
+  return { models, previewDecoder };
 }
