@@ -10,6 +10,8 @@ import { formatBytes } from './format.ts';
 import { mountModelPanel, type ModelPanel } from './model-panel.ts';
 import { mountGenerateForm } from './generate-form.ts';
 import { mountJobView } from './job-view.ts';
+import { mountGallery } from './gallery.ts';
+import { loadSettings, mountSettings, resolveConnection } from './settings.ts';
 
 declare global {
   interface Window {
@@ -47,16 +49,16 @@ function showProgress(p: EngineProgress & { id: number | null }): void {
 
 let modelPanel: ModelPanel | null = null;
 
-/** Where the API key lives until the settings panel arrives; it is never read from the URL. */
-const KEY_STORAGE = 'sdapi.key';
-
 async function start(): Promise<Client> {
   const backend = (params.get('backend') ?? 'auto') as BackendPreference;
-  const mode = (['local', 'remote', 'auto'].includes(params.get('mode') ?? '') ? params.get('mode') : 'auto') as ClientMode;
+  // ?mode= and ?endpoint= win for this visit; the key only ever comes from storage, never the URL.
+  const stored = loadSettings();
+  const connection = resolveConnection(params, stored);
+  const mode: ClientMode = connection.mode;
   const client = await createClient({
     mode,
-    endpoint: params.get('endpoint') ?? undefined,
-    key: localStorage.getItem(KEY_STORAGE) ?? undefined,
+    endpoint: connection.endpoint || undefined,
+    key: stored.key || undefined,
     modelId: params.get('model') ?? undefined,
     backend,
     onProgress: showProgress,
@@ -69,7 +71,7 @@ async function start(): Promise<Client> {
     });
   }
   if (client.backend) {
-    setStatus('backend', `Backend: ${client.backend.backend.toUpperCase()} — ${client.backend.reason}`);
+    setStatus('backend', `Backend: ${client.backend.backend.toUpperCase()} — ${client.backend.reason}; shader-f16: ${client.backend.shaderF16 ? 'yes' : 'no'}`);
     setStatus('model-status', `Loading ${client.defaultModelId}…`);
     const loaded = await client.prepare();
     if (loaded && 'status' in loaded) {
@@ -78,11 +80,13 @@ async function start(): Promise<Client> {
     }
     if (loaded) {
       setStatus('model-status', `${client.defaultModelId} is ready`);
-      setStatus('backend', `Backend: ${loaded.backend.toUpperCase()} — ${loaded.backendReason}${mode === 'auto' ? ' (auto: the hosted API when this cannot run)' : ''}`);
+      const f16 = `shader-f16: ${client.backend.shaderF16 ? 'yes' : 'no'}`;
+      setStatus('backend', `Backend: ${loaded.backend.toUpperCase()} — ${loaded.backendReason}; ${f16}${mode === 'auto' ? ' (auto: the hosted API when this cannot run)' : ''}`);
     }
     $<HTMLProgressElement>('model-progress').hidden = true;
   } else {
-    setStatus('backend', 'Backend: REMOTE — requests go to the hosted Stable Diffusion API');
+    const why = connection.fromUrl.mode ? '?mode=remote in the address' : 'remote mode in Settings';
+    setStatus('backend', `Backend: REMOTE — requests go to the hosted Stable Diffusion API (${why})`);
     setStatus('model-status', 'Models run on the hosted service');
   }
   window.sdapi = client;
@@ -103,14 +107,22 @@ const form = mountGenerateForm($<HTMLFormElement>('generate-form'), {
     try {
       const response = await client[endpoint](withModel);
       jobView.finish(response);
-      // [wire:gallery-add]
+      form.showResult(response);
+      void gallery.add(endpoint, withModel, response);
     } finally {
       form.setBusy(false);
     }
   },
 });
-// [wire:gallery-mount]
-// [wire:settings-mount]
+const gallery = mountGallery($('gallery-panel'), {
+  // The client starts later (start()); the gallery needs it only to follow "processing" answers.
+  get client() { return window.sdapi; },
+  onUseAsInit: (url) => form.useInitImage(url),
+  onReuse: (endpoint, request) => form.load(endpoint, request),
+});
+mountSettings($<HTMLDialogElement>('settings-dialog'), $<HTMLButtonElement>('open-settings'), {
+  active: resolveConnection(params, loadSettings()),
+});
 
 window.sdapiReady = start().catch((e: unknown) => {
   setStatus('backend', `The engine could not start: ${e instanceof Error ? e.message : String(e)}`);
