@@ -5,11 +5,9 @@
  */
 import { proxy, startEngineWorker } from './engine-worker.ts';
 import { isDeviceFailure, LocalClient } from './local-client.ts';
+import { createRequestRouter, type ClientMode } from './request-router.ts';
 import { DEFAULT_ENDPOINT, RemoteClient } from './remote-client.ts';
-import {
-  errorResponse, type ErrorResponse, type FetchResponse, type GenerationResponse, type SystemLoadResponse,
-} from './responses.ts';
-import type { Endpoint } from './validate-request.ts';
+import type { ErrorResponse, FetchResponse, GenerationResponse, SystemLoadResponse } from './responses.ts';
 import type { BackendChoice, BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import type { EngineWorkerApi, ModelManagementApi } from '../engine/worker-api.ts';
@@ -18,7 +16,7 @@ import { REAL_MODELS } from '../models/real-models.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import { DEFAULT_MODEL_ID, loadGeneratedModels, type CatalogueEntry } from '../models/catalogue.ts';
 
-export type ClientMode = 'local' | 'remote' | 'auto';
+export type { ClientMode } from './request-router.ts';
 
 export interface ClientOptions {
   mode?: ClientMode;
@@ -56,26 +54,6 @@ export interface Client {
   readonly modelStore: ModelManager | null;
 }
 
-/** Where a request goes in auto mode, and why when it leaves the device. */
-export function autoRoute(
-  backend: BackendChoice,
-  allowWasm: boolean,
-  localModels: readonly string[],
-  request: unknown,
-): { local: true } | { local: false; reason: string } {
-  if (backend.backend === 'wasm' && !allowWasm) return { local: false, reason: `no local GPU backend: ${backend.reason}` };
-  const modelId = requestedModel(request);
-  if (modelId !== undefined && !localModels.includes(modelId)) {
-    return { local: false, reason: `the model ${modelId} is not available on this device` };
-  }
-  return { local: true };
-}
-
-function requestedModel(request: unknown): string | undefined {
-  const id = typeof request === 'object' && request !== null ? (request as { model_id?: unknown }).model_id : undefined;
-  return typeof id === 'string' && id.trim() !== '' ? id.trim() : undefined;
-}
-
 export async function createClient(options: ClientOptions = {}): Promise<Client> {
   const mode = options.mode ?? 'auto';
   const key = options.key ?? '';
@@ -106,45 +84,24 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
       onProgress: options.onProgress,
     });
   }
-  const remoteIds = new Set<string>();
-
-  const viaRemote = async (endpoint: Endpoint, request: unknown, reason?: string): Promise<GenerationResponse> => {
-    const response = await remote[endpoint](request);
-    if ('id' in response && response.id !== undefined) remoteIds.add(String(response.id));
-    if (reason && response.status === 'success') response.meta = { ...response.meta, fallback_reason: reason };
-    return response;
-  };
-
-  const localModelKnown = (request: unknown) => {
-    const id = requestedModel(request) ?? defaultModelId;
-    return models.some((m) => m.id === id) && (backend?.backend !== 'wasm' || (options.allowWasm ?? true));
-  };
-
-  const generate = async (endpoint: Endpoint, request: unknown): Promise<GenerationResponse> => {
-    if (!local) return viaRemote(endpoint, request);
-    if (mode === 'local') return local[endpoint](request);
-    let route = autoRoute(backend!, options.allowWasm ?? true, models.map((m) => m.id), request);
-    if (route.local) {
-      // A catalogue model that is not downloaded yet would start a multi-GB download mid-request.
-      const id = requestedModel(request) ?? defaultModelId;
-      const entry = models.find((m) => m.id === id);
-      if (entry && !entry.bundled && !(await modelStore!.status(id))?.complete) route = { local: false, reason: `the model ${id} is not downloaded on this device` };
-    }
-    if (!route.local) {
-      if (key) return viaRemote(endpoint, request, route.reason);
-      // Without a key a catalogue model is downloaded and run here (the model panel shows the progress).
-      if (!localModelKnown(request)) return errorResponse(`This request cannot run here (${route.reason}) and no API key is set for the hosted API.`);
-    }
-    const response = await local[endpoint](request);
-    if (isDeviceFailure(response) && key) return viaRemote(endpoint, request, `the local run failed: ${String((response as ErrorResponse).message)}`);
-    return response;
-  };
+  const router = createRequestRouter({
+    mode,
+    key,
+    local,
+    remote,
+    backend,
+    models,
+    defaultModelId,
+    allowWasm: options.allowWasm ?? true,
+    isDownloaded: async (id) => Boolean((await modelStore?.status(id))?.complete),
+    isDeviceFailure,
+  });
 
   return {
-    text2img: (r) => generate('text2img', r),
-    img2img: (r) => generate('img2img', r),
-    inpaint: (r) => generate('inpaint', r),
-    fetch: (id) => (!local || remoteIds.has(String(id)) ? remote.fetch(id) : local.fetch(id)),
+    text2img: (r) => router.generate('text2img', r),
+    img2img: (r) => router.generate('img2img', r),
+    inpaint: (r) => router.generate('inpaint', r),
+    fetch: (id) => router.fetch(id),
     systemLoad: async () => (local ? local.systemLoad() : remote.systemLoad()),
     cancel: (id) => local?.cancel(id) ?? false,
     mode,

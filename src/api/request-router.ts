@@ -1,0 +1,85 @@
+/**
+ * Where each request runs in a client's mode: local, remote, or auto — here when a backend and the
+ * model are available, on the hosted API when not (with a key), and again remotely when the local
+ * run fails because the GPU was lost or ran out of memory. DOM-free, so it is unit-tested with
+ * stand-in backends.
+ */
+import { errorResponse, type ErrorResponse, type FetchResponse, type GenerationResponse } from './responses.ts';
+import type { Endpoint } from './validate-request.ts';
+import type { BackendChoice } from '../engine/runtime.ts';
+import type { CatalogueEntry } from '../models/catalogue.ts';
+
+export type ClientMode = 'local' | 'remote' | 'auto';
+
+type Generate = Record<Endpoint, (request: unknown) => Promise<GenerationResponse>>;
+
+export interface RouterDeps {
+  mode: ClientMode;
+  /** The API key for the hosted API; empty when none. */
+  key: string;
+  /** null in remote mode, where no engine starts. */
+  local: (Generate & { fetch(id: number | string): Promise<FetchResponse> }) | null;
+  remote: Generate & { fetch(id: number | string): Promise<FetchResponse> };
+  backend: BackendChoice | null;
+  /** The catalogue (it grows when the user adds models). */
+  models: CatalogueEntry[];
+  defaultModelId: string;
+  /** In auto mode, whether a WASM-only device runs locally rather than remotely. */
+  allowWasm: boolean;
+  /** Whether a model's files are all downloaded and verified. */
+  isDownloaded(modelId: string): Promise<boolean>;
+  /** Whether a local error response came from a lost GPU or out-of-memory. */
+  isDeviceFailure(response: unknown): boolean;
+}
+
+export function requestedModel(request: unknown): string | undefined {
+  const id = typeof request === 'object' && request !== null ? (request as { model_id?: unknown }).model_id : undefined;
+  return typeof id === 'string' && id.trim() !== '' ? id.trim() : undefined;
+}
+
+export function createRequestRouter(d: RouterDeps) {
+  const remoteIds = new Set<string>();
+
+  const viaRemote = async (endpoint: Endpoint, request: unknown, reason?: string): Promise<GenerationResponse> => {
+    const response = await d.remote[endpoint](request);
+    if ('id' in response && response.id !== undefined) remoteIds.add(String(response.id));
+    if (reason && response.status === 'success') response.meta = { ...response.meta, fallback_reason: reason };
+    return response;
+  };
+
+  /** Why auto mode would not run this request here, or null when it would. */
+  const reasonToLeave = async (request: unknown): Promise<string | null> => {
+    if (d.backend?.backend === 'wasm' && !d.allowWasm) return `no local GPU backend: ${d.backend.reason}`;
+    const id = requestedModel(request) ?? d.defaultModelId;
+    const entry = d.models.find((m) => m.id === id);
+    if (!entry) return `the model ${id} is not available on this device`;
+    // A catalogue model that is not downloaded yet would start a multi-GB download mid-request.
+    if (!entry.bundled && !(await d.isDownloaded(id))) return `the model ${id} is not downloaded on this device`;
+    return null;
+  };
+
+  const generate = async (endpoint: Endpoint, request: unknown): Promise<GenerationResponse> => {
+    const local = d.local;
+    if (!local) return viaRemote(endpoint, request);
+    if (d.mode === 'local') return local[endpoint](request);
+    const leave = await reasonToLeave(request);
+    if (leave) {
+      if (d.key) return viaRemote(endpoint, request, leave);
+      // Without a key, a catalogue model is downloaded and run here (the model panel shows the progress).
+      const known = d.models.some((m) => m.id === (requestedModel(request) ?? d.defaultModelId));
+      if (!known || (d.backend?.backend === 'wasm' && !d.allowWasm)) {
+        return errorResponse(`This request cannot run here (${leave}) and no API key is set for the hosted API.`);
+      }
+    }
+    const response = await local[endpoint](request);
+    if (d.key && d.isDeviceFailure(response)) {
+      return viaRemote(endpoint, request, `the local run failed: ${String((response as ErrorResponse).message)}`);
+    }
+    return response;
+  };
+
+  return {
+    generate,
+    fetch: (id: number | string) => (!d.local || remoteIds.has(String(id)) ? d.remote.fetch(id) : d.local.fetch(id)),
+  };
+}
