@@ -30,6 +30,7 @@ test.describe('local text2img, inpaint and the queue', () => {
   });
 
   test('inpaint keeps the black part of the mask and repaints the white part', async ({ page, expectedBackend }, info) => {
+    // Skipped only when ../shared/fixtures is absent: the test needs the API's example image and mask.
     test.skip(!fixturesPresent, FIXTURES_MISSING);
     await openApp(page, expectedBackend, 'tiny-sd-analytic');
     const maskPng = readFileSync(resolve(FIXTURES, 'overture-creations-5sI6fQgYIuo_mask.png'));

@@ -44,6 +44,7 @@ test.describe('img2img on tiny-sd', () => {
   test.describe.configure({ mode: 'serial' });
   let page: Page;
   test.beforeAll(async ({ browser, expectedBackend }) => {
+    // Skipped only when ../shared/fixtures is absent: the test needs the API's example init image.
     test.skip(!fixturesPresent, FIXTURES_MISSING);
     page = await newAppPage(browser, expectedBackend, 'tiny-sd');
   });
@@ -122,6 +123,7 @@ test.describe('img2img on the analytic model', () => {
   test.describe.configure({ mode: 'serial' });
   let page: Page;
   test.beforeAll(async ({ browser, expectedBackend }) => {
+    // Skipped only when ../shared/fixtures is absent: the test needs the API's example init image.
     test.skip(!fixturesPresent, FIXTURES_MISSING);
     page = await newAppPage(browser, expectedBackend, 'tiny-sd-analytic');
     await serve(page, MASK_URL, readFileSync(resolve(FIXTURES, 'overture-creations-5sI6fQgYIuo_mask.png')), 'image/png');
@@ -150,6 +152,7 @@ test.describe('img2img on the analytic model', () => {
 });
 
 test('a reload loads the weights from IndexedDB without one weight request', async ({ page, expectedBackend }) => {
+  // Skipped only when ../shared/fixtures is absent: the test needs the API's example init image.
   test.skip(!fixturesPresent, FIXTURES_MISSING);
   await openApp(page, expectedBackend, 'tiny-sd');
   const weightRequests: string[] = [];
@@ -162,6 +165,7 @@ test('a reload loads the weights from IndexedDB without one weight request', asy
 });
 
 test('the page runs img2img from its form and shows the result', async ({ page, expectedBackend }, info) => {
+  // Skipped only when ../shared/fixtures is absent: the test needs the API's example init image.
   test.skip(!fixturesPresent, FIXTURES_MISSING);
   await openApp(page, expectedBackend, 'tiny-sd');
   await page.fill('#init_image', EXAMPLE_URL);

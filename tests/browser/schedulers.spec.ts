@@ -13,6 +13,7 @@ const SAMPLERS = [
 const NOT_FOR_SD = ['DDIMInverseScheduler', 'KarrasVeScheduler', 'ScoreSdeVeScheduler'];
 
 test('every scheduler runs img2img end to end without NaN', async ({ page, expectedBackend }) => {
+  // Skipped only when ../shared/fixtures is absent: the requests use the API's example init image.
   test.skip(!fixturesPresent, FIXTURES_MISSING);
   // A UNet call takes seconds on SwiftShader's software WebGPU, so that project runs every scheduler
   // at 2 steps; WASM runs each at 1, 2, 7 and 50 steps.
@@ -39,6 +40,7 @@ test('every scheduler runs img2img end to end without NaN', async ({ page, expec
 });
 
 test('scheduler names that cannot sample SD, and unknown ones, are refused in the error shape', async ({ page, expectedBackend }) => {
+  // Skipped only when ../shared/fixtures is absent: the requests use the API's example init image.
   test.skip(!fixturesPresent, FIXTURES_MISSING);
   await openApp(page, expectedBackend, 'tiny-sd-analytic');
   for (const scheduler of [...NOT_FOR_SD, 'NoSuchScheduler']) {

@@ -165,6 +165,7 @@ function latentFor(name: keyof typeof TORCH): Float32Array {
   return out;
 }
 
+// Skipped only when ../shared/fixtures/taesd is absent: the conversion needs TAESD's trained weights.
 describe.skipIf(!HAS_TAESD)('TAESD decoder conversion', () => {
   let session: ModelSession;
   beforeAll(async () => {

@@ -15,9 +15,8 @@
  *
  * Run directly (`npx tsx tests/support/mock-hosted-api.ts --port 4398 [--key K]`) it serves until killed.
  */
-import { closeServer, readBody } from './http-server.ts';
+import { closeServer, listenOnLoopback, readBody } from './http-server.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { encode } from 'fast-png';
 
@@ -208,11 +207,7 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
     return png;
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenOnLoopback(server, options.port);
 
   return {
     url: base,

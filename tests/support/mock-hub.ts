@@ -22,11 +22,10 @@
  * 24 MiB synthetic file `blob.bin` in repo `test/big`, and `test/tiny-sd-big` (tiny-sd plus a 24 MiB
  * `unet/model.onnx_data`) for resume tests, until killed.
  */
-import { closeServer, readBody } from './http-server.ts';
+import { closeServer, listenOnLoopback, readBody } from './http-server.ts';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -297,11 +296,7 @@ export async function startMockHub(options: MockHubOptions = {}): Promise<MockHu
   const baseUrl = (repo = defaultRepo) => `${base}/${repo}/resolve/main/`;
   const resolveUrl = (filePath: string, repo = defaultRepo) => `${baseUrl(repo)}${filePath}`;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenOnLoopback(server, options.port);
 
   return {
     url: base,
