@@ -79,8 +79,9 @@ function serviceWorker(): Plugin[] {
     includeManifestIcons: false,
     workbox: {
       // manifest.webmanifest is added by the plugin itself.
-      globPatterns: ['**/*.{html,js,mjs,css,wasm,png,svg,ico}', 'models/models.json', 'models/*/**/*.{json,txt}'],
-      globIgnores: ['**/*.onnx', '**/*.onnx_data', '**/*.onnx.data'],
+      // engine/*.onnx: the engine's own helper graphs (a few hundred bytes each), not model weights.
+      globPatterns: ['**/*.{html,js,mjs,css,wasm,png,svg,ico}', 'models/models.json', 'models/*/**/*.{json,txt}', 'engine/*.onnx'],
+      globIgnores: ['models/**/*.onnx', '**/*.onnx_data', '**/*.onnx.data'],
       // ORT's .wasm is about 27 MB; the default limit (2 MiB) would silently leave it out.
       maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
       skipWaiting: true,

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SET_NAMES, TinyModelFactory } from './tiny-models/sets.ts';
 import { generateTaesd } from './taesd.ts';
+import { writeHelpers } from './engine-helpers/graphs.ts';
 
 export interface ManifestFile {
   path: string;
@@ -55,6 +56,8 @@ if (isMain()) {
   const manifest = await generateTinyModels(outDir);
   // TAESD's preview decoder, converted from the shared fixture when it is there (else removed)
   manifest.taesd = (await generateTaesd(outDir)) ?? { files: [] };
+  // the engine's helper graphs for the GPU-resident loop, served beside the models as engine/
+  await writeHelpers(path.resolve(outDir, '..', 'engine'));
   for (const [set, { files }] of Object.entries(manifest)) {
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
     console.log(`${set.padEnd(18)} ${String(files.length).padStart(2)} files ${(bytes / 1024).toFixed(1).padStart(8)} KiB`);

@@ -3,6 +3,7 @@
  * (a Web Worker), on the hosted service (remote, needs a key), or "auto": locally when a backend
  * and the model are available here, remotely when not, or when the GPU fails mid-run.
  */
+import type { LoopPreference } from '../engine/engine.ts';
 import { proxy, startEngineWorker } from './engine-worker.ts';
 import { isDeviceFailure, LocalClient } from './local-client.ts';
 import { createRequestRouter, type ClientMode } from './request-router.ts';
@@ -28,6 +29,8 @@ export interface ClientOptions {
   modelId?: string;
   /** auto: WebGPU when an adapter exists, WASM otherwise. */
   backend?: BackendPreference;
+  /** The engine's denoising loop: auto (GPU-resident on WebGPU where it applies), host, or the bench's naive baseline. */
+  loop?: LoopPreference;
   /** In auto mode, whether a WASM-only machine runs locally (slow for real models) rather than remotely. */
   allowWasm?: boolean;
   /** Base URL of the app's static files (where models/ and ort/ are served). */
@@ -74,6 +77,8 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
       wasmPaths: new URL('ort/', base).href,
       backend: options.backend ?? 'auto',
       previewModel: generated.previewDecoder ?? undefined,
+      helpersUrl: new URL('engine/', base).href,
+      loop: options.loop,
     });
     local = new LocalClient({
       engine: api as unknown as EngineWorkerApi, // comlink's Remote<T> has T's async methods

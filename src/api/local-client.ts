@@ -15,6 +15,7 @@ import { postWebhook, webhookPayload } from './webhook.ts';
 import { randomSeed } from '../engine/random.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { EngineProgress, GenerationResult } from '../engine/jobs.ts';
+import type { LoopStats } from '../engine/loop-stats.ts';
 import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../engine/worker-api.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
@@ -258,6 +259,7 @@ export class LocalClient {
         denoise_seconds: round3(result.timings.denoise),
         steps_run: result.timings.stepsRun,
         seconds_per_step: result.timings.stepsRun ? round3(result.timings.denoise / result.timings.stepsRun) : 0,
+        ...(result.timings.loop ? { loop: loopMeta(result.timings.loop) } : {}),
       },
     };
     if (r.mode !== 'text2img') {
@@ -290,4 +292,24 @@ function defaultToUrl(png: Uint8Array, base64: boolean): string {
     return `data:image/png;base64,${btoa(binary)}`;
   }
   return URL.createObjectURL(new Blob([png as Uint8Array<ArrayBuffer>], { type: 'image/png' }));
+}
+
+/**
+ * Where the denoising loop ran and what it cost beyond the models: the share of loop time outside
+ * session.run, and bytes between host and GPU per step (zero on WASM, which has no GPU).
+ */
+function loopMeta(l: LoopStats): Record<string, unknown> {
+  const perStep = (bytes: number, steps: number) => (steps > 0 ? Math.round(bytes / steps) : 0);
+  return {
+    mode: l.mode,
+    reason: l.reason,
+    steps: l.steps,
+    loop_seconds: round3(l.loopSeconds),
+    session_run_seconds: round3(l.sessionRunSeconds),
+    overhead_share: l.loopSeconds > 0 ? Math.round((1 - l.sessionRunSeconds / l.loopSeconds) * 10000) / 10000 : 0,
+    upload_bytes_per_step: perStep(l.uploadBytes, l.steps),
+    readback_bytes_per_step: perStep(l.readbackBytes, l.steps),
+    preview_steps: l.previewSteps,
+    readback_bytes_per_step_outside_previews: perStep(l.readbackBytesOutsidePreviews, l.stepsOutsidePreviews),
+  };
 }

@@ -8,7 +8,9 @@ import { rgbaToTensor, tensorToRgb } from './image-tensor.ts';
 import { binariseMask } from './inpaint-mask.ts';
 import { encodeRgbPng } from './png.ts';
 import { runPipeline, type DiffusionModels, type GenerationInput } from './pipeline.ts';
-import { createModelSession, errorText, type Backend, type BackendChoice, type HostTensor, type ModelSession, type OrtModule } from './runtime.ts';
+import { createModelSession, errorText, RunMeter, type Backend, type BackendChoice, type GpuTensor, type HostTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
+import type { DeviceModels, DeviceTensor } from './device-loop.ts';
+import { emptyLoopStats, LoopRecorder, type LoopStats } from './loop-stats.ts';
 import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
 import { LivePreview, TaesdDecoder } from './preview.ts';
 import type { EngineProgress, GenerationJob, GenerationResult, RgbaImage } from './jobs.ts';
@@ -23,6 +25,14 @@ export interface LoadedModelInfo {
   schedulerClass: string;
   /** Input dtypes as the sessions declare them, for display and diagnostics. */
   inputTypes: Record<string, string>;
+  /** Where the GPU-resident loop runs: true, or why every step goes through the host. */
+  deviceLoop: true | string;
+  /**
+   * The load, seconds: reading the files (from IndexedDB, or the network on a first load) and
+   * creating the sessions from the bytes in memory. Creation alone is what a load from an
+   * in-memory ArrayBuffer costs: the reference the store's overhead is measured against.
+   */
+  loadTimings: { readSeconds: number; createSeconds: number; largestFileBytes: number };
 }
 
 interface Sessions {
@@ -33,6 +43,28 @@ interface Sessions {
   vaeDecoder: ModelSession;
   /** Optional: absent when the model has no safety_checker/model.onnx. */
   safetyChecker?: ModelSession;
+  /**
+   * The helper graphs of the GPU-resident loop (tools/engine-helpers), on WebGPU with the auto loop:
+   * latent-step leaving both outputs on the GPU, the same returning the latents to the host (preview
+   * and last steps), to-device for the text embeddings, to-host for reading a GPU tensor back.
+   */
+  latentStep?: ModelSession;
+  latentStepRead?: ModelSession;
+  toDevice?: ModelSession;
+  toHost?: ModelSession;
+}
+
+/**
+ * Which denoising loop the engine runs. auto: on WebGPU the GPU-resident loop wherever it applies.
+ * host: every step through the host (UNet outputs read back each step). naive: the host loop with
+ * guidance as two batch-1 UNet calls, the way most browser demos run it: the bench's baseline.
+ */
+export type LoopPreference = 'auto' | 'host' | 'naive';
+
+export interface EngineOptions {
+  loop?: LoopPreference;
+  /** The bytes of a helper graph by file name (the worker fetches engine/<file>); absent: no device loop. */
+  helperGraph?: (file: string) => Promise<Uint8Array>;
 }
 
 interface LoadedModel {
@@ -40,11 +72,14 @@ interface LoadedModel {
   config: ModelConfig;
   tokenizer: ReturnType<typeof createClipTokenizer>;
   sessions: Sessions;
+  /** Whether the device loop can run (WebGPU, helper graphs loaded, auto loop, a UNet it fits); else why not. */
+  deviceLoop: true | string;
   safetyChecker: SafetyChecker | null;
   /** 2 ** (len(vae block_out_channels) - 1). */
   vaeScaleFactor: number;
   unetInChannels: number;
   backend: BackendChoice;
+  loadTimings: LoadedModelInfo['loadTimings'];
 }
 
 /**
@@ -112,11 +147,16 @@ export class Engine {
   private previewSource: ModelSource | null = null;
   private taesd: Promise<TaesdDecoder | null> | null = null;
 
+  private readonly loopPreference: LoopPreference;
+
   constructor(
     private readonly ort: OrtModule,
     private readonly store: ModelStore,
     private backend: BackendChoice,
-  ) {}
+    private readonly options: EngineOptions = {},
+  ) {
+    this.loopPreference = options.loop ?? 'auto';
+  }
 
   get loadedModelId(): string | null {
     return this.model?.source.id ?? null;
@@ -126,10 +166,12 @@ export class Engine {
   async loadModel(source: ModelSource, onProgress?: ProgressSink): Promise<LoadedModelInfo> {
     if (this.model?.source.id === source.id && this.model.source.baseUrl === source.baseUrl) return this.info(this.model);
     await this.unload();
+    const readStarted = performance.now();
     const bytes = new Map<string, Uint8Array>();
     for (const file of source.files) {
       bytes.set(file.path, await this.store.getFile(source, file, (p) => onProgress?.({ phase: 'download', ...p })));
     }
+    const createStarted = performance.now();
     const decoder = new TextDecoder();
     const config = await readModelConfig(async (path) => (bytes.has(path) ? decoder.decode(bytes.get(path)) : null));
     const tokenizer = createClipTokenizer(config.tokenizer.vocab, config.tokenizer.merges, {
@@ -139,16 +181,16 @@ export class Engine {
     const files = modelFiles(source.id, bytes);
     const preprocessor = jsonFile(bytes, SAFETY_CHECKER_FILES.preprocessor);
     if (files.has(SAFETY_CHECKER_FILES.graph) && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
-    let sessions: Sessions;
+    let created: Awaited<ReturnType<Engine['createSessions']>>;
     try {
       try {
         onProgress?.({ phase: 'load', modelId: source.id, message: `creating sessions on ${this.backend.backend}` });
-        sessions = await this.createSessions(files, this.backend.backend);
+        created = await this.createSessions(files, this.backend.backend);
       } catch (e) {
         if (this.backend.backend !== 'webgpu' || UNREADABLE_GRAPH.test(errorText(e))) throw e;
         this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
         onProgress?.({ phase: 'load', modelId: source.id, message: this.backend.reason });
-        sessions = await this.createSessions(files, 'wasm');
+        created = await this.createSessions(files, 'wasm');
       }
     } catch (e) {
       // A graph ORT cannot even parse came from a bad cache (the store verified what it wrote, so
@@ -156,6 +198,12 @@ export class Engine {
       if (!UNREADABLE_GRAPH.test(errorText(e))) throw e;
       throw new CorruptCacheError(source.id, await this.store.markCorrupt(source), e);
     }
+    const { sessions, deviceLoop } = created;
+    const loadTimings = {
+      readSeconds: (createStarted - readStarted) / 1000,
+      createSeconds: (performance.now() - createStarted) / 1000,
+      largestFileBytes: Math.max(0, ...[...bytes.values()].map((b) => b.byteLength)),
+    };
     let safetyChecker: SafetyChecker | null = null;
     try {
       if (sessions.safetyChecker && preprocessor) safetyChecker = new SafetyChecker(sessions.safetyChecker, readClipPreprocessConfig(preprocessor));
@@ -172,25 +220,66 @@ export class Engine {
     const unetInChannels = typeof sampleChannels === 'number' && sampleChannels > 0 ? sampleChannels
       : typeof configChannels === 'number' ? configChannels
       : config.latentChannels;
-    this.model = { source, config, tokenizer, sessions, safetyChecker, vaeScaleFactor, unetInChannels, backend: this.backend };
+    this.model = { source, config, tokenizer, sessions, deviceLoop, safetyChecker, vaeScaleFactor, unetInChannels, backend: this.backend, loadTimings };
     return this.info(this.model);
   }
 
-  private async createSessions(files: ModelFiles, backend: Backend): Promise<Sessions> {
-    const create = (label: string, path: string) => createModelSession(label, files.required(path), {
+  private async createSessions(files: ModelFiles, backend: Backend): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
+    const create = (label: string, path: string, device: Pick<SessionFactoryOptions, 'outputLocation' | 'download'> = {}) => createModelSession(label, files.required(path), {
       ort: this.ort,
       backend,
       // Graphs over 2 GB (or exported that way) keep their weights in "<name>_data" beside them.
       externalData: files.external(path),
+      ...device,
     });
     const sessions: Sessions = {
       textEncoder: await create('text_encoder', GRAPH_FILES.textEncoder),
-      unet: await create('unet', GRAPH_FILES.unet),
-      vaeDecoder: await create('vae_decoder', GRAPH_FILES.vaeDecoder),
+      unet: null as unknown as ModelSession, // set just below: its options depend on the loop
+      vaeDecoder: null as unknown as ModelSession,
     };
+    let deviceLoop: true | string = this.hostLoopReason(backend);
+    if (deviceLoop === true) {
+      // The UNet leaves its output on the GPU; run() reads it back through to-host where the host loop needs it.
+      const download = async (t: GpuTensor) => (await sessions.toHost!.runMixed({ x: t })).y;
+      sessions.unet = await create('unet', GRAPH_FILES.unet, { outputLocation: 'gpu-buffer', download });
+      try {
+        Object.assign(sessions, await this.createHelpers(sessions.unet));
+      } catch (e) {
+        deviceLoop = `the helper graphs could not be loaded (${errorText(e)})`;
+        await sessions.unet.release();
+      }
+    }
+    if (deviceLoop !== true) sessions.unet = await create('unet', GRAPH_FILES.unet);
+    sessions.vaeDecoder = await create('vae_decoder', GRAPH_FILES.vaeDecoder);
     if (files.has(GRAPH_FILES.vaeEncoder)) sessions.vaeEncoder = await create('vae_encoder', GRAPH_FILES.vaeEncoder);
     if (files.has(SAFETY_CHECKER_FILES.graph)) sessions.safetyChecker = await create('safety_checker', SAFETY_CHECKER_FILES.graph);
-    return sessions;
+    const unetBatch = sessions.unet.fixedBatch('sample');
+    if (deviceLoop === true && unetBatch !== null) deviceLoop = `the UNet export fixes its batch to ${unetBatch}; the device loop runs guidance as one batch-2 call`;
+    return { sessions, deviceLoop };
+  }
+
+  /** True where the device loop may run on this backend, else why the loop runs on the host. */
+  private hostLoopReason(backend: Backend): true | string {
+    if (backend !== 'webgpu') return 'WASM runs on the CPU: the latents are in host memory already';
+    if (this.loopPreference === 'host') return 'the host loop was asked for';
+    if (this.loopPreference === 'naive') return 'the naive baseline was asked for: guidance as two batch-1 UNet calls, latents through the host every step';
+    if (!this.options.helperGraph) return 'the engine was started without its helper graphs';
+    return true;
+  }
+
+  /** The helper sessions in the float type of the UNet's I/O. */
+  private async createHelpers(unet: ModelSession): Promise<Pick<Sessions, 'latentStep' | 'latentStepRead' | 'toDevice' | 'toHost'>> {
+    const float = (type: string) => (type === 'float16' ? 'f16' : 'f32');
+    const sampleType = float(unet.input('sample').type);
+    if (float(unet.outputs[0].type) !== sampleType) throw new Error('the UNet\'s sample input and output differ in float type');
+    const helper = async (name: string, f: string, outputLocation: SessionFactoryOptions['outputLocation']) =>
+      createModelSession(`helper ${name}`, await this.options.helperGraph!(`${name}.${f}.onnx`), { ort: this.ort, backend: 'webgpu', outputLocation });
+    return {
+      latentStep: await helper('latent-step', sampleType, 'gpu-buffer'),
+      latentStepRead: await helper('latent-step', sampleType, { latents: 'cpu', next_sample: 'gpu-buffer' }),
+      toDevice: await helper('to-device', float(unet.input('encoder_hidden_states').type), 'gpu-buffer'),
+      toHost: await helper('to-host', sampleType, { y: 'cpu' }),
+    };
   }
 
   /** The TAESD model set for live previews, or null for the linear approximation only. */
@@ -227,7 +316,10 @@ export class Engine {
   private info(m: LoadedModel): LoadedModelInfo {
     const inputTypes: Record<string, string> = {};
     for (const [component, s] of Object.entries(m.sessions)) for (const i of s.inputs) inputTypes[`${component}.${i.name}`] = i.type;
-    return { id: m.source.id, backend: m.backend.backend, backendReason: m.backend.reason, schedulerClass: m.config.schedulerClass, inputTypes };
+    return {
+      id: m.source.id, backend: m.backend.backend, backendReason: m.backend.reason, schedulerClass: m.config.schedulerClass, inputTypes,
+      deviceLoop: m.deviceLoop, loadTimings: m.loadTimings,
+    };
   }
 
   /**
@@ -255,7 +347,7 @@ export class Engine {
     const started = performance.now();
     const cond = m.tokenizer.encodeDetailed(job.prompt);
     const uncond = m.tokenizer.encodeDetailed(job.negativePrompt);
-    const models = diffusionModels(m);
+    const models = diffusionModels(m, this.loopPreference === 'naive');
     const input = generationInput(job);
     const schedulerName = job.scheduler ?? m.config.schedulerClass;
     const schedulerConfig = { ...m.config.schedulerConfig, ...job.schedulerOverrides };
@@ -266,11 +358,16 @@ export class Engine {
     let denoiseSeconds = 0;
     let stepsRun = 0;
     const taesd = onProgress ? await this.previewDecoder() : null;
+    // One meter over the job's sessions (TAESD's preview session stays out: previews are not the loop).
+    const meter = new RunMeter();
+    for (const s of Object.values(m.sessions) as ModelSession[]) s.meter = meter;
+    const loop = emptyLoopStats();
     for (let i = 0; i < job.samples; i++) {
       const seed = job.seed + i;
       seeds.push(seed);
       const loopStart = performance.now();
       const live = onProgress ? new LivePreview(taesd) : null;
+      const recorder = new LoopRecorder(meter, loop);
       const decoded = await runPipeline(models, {
         condIds: cond.ids,
         uncondIds: uncond.ids,
@@ -284,12 +381,19 @@ export class Engine {
         input,
       }, {
         shouldStop,
+        onLoop: (choice) => {
+          loop.mode = this.loopPreference === 'naive' ? 'naive' : choice.mode;
+          loop.reason = choice.reason;
+          recorder.stepStarted();
+        },
+        wantsLatents: live ? (step, total) => live.wants(step, total) : undefined,
         onStep: async (p) => {
           stepsRun++;
+          const preview = await live?.afterStep(p.step, p.totalSteps, p.seconds, p.latents, p.dims);
+          recorder.stepEnded(p.seconds, Boolean(preview), p.step === p.totalSteps);
           // ORT's WASM runs settle as microtasks: without a macrotask here the worker never reads a
           // cancel message until the whole job is done.
           await nextTask();
-          const preview = await live?.afterStep(p.step, p.totalSteps, p.seconds, p.latents, p.dims);
           onProgress?.({ phase: 'denoise', sample: i + 1, samples: job.samples, step: p.step, totalSteps: p.totalSteps, ...(preview ? { preview } : {}) });
         },
       });
@@ -315,7 +419,7 @@ export class Engine {
       safetyChecked: checker !== null,
       nsfw,
       hasSafetyChecker: m.safetyChecker !== null,
-      timings: { total: (performance.now() - started) / 1000, denoise: denoiseSeconds, stepsRun },
+      timings: { total: (performance.now() - started) / 1000, denoise: denoiseSeconds, stepsRun, loop },
     };
   }
 }
@@ -355,12 +459,15 @@ function generationInput(job: GenerationJob): GenerationInput {
 }
 
 /** The pipeline's view of a loaded model set: I/O names and batch limits read from the sessions. */
-function diffusionModels(m: LoadedModel): DiffusionModels {
+function diffusionModels(m: LoadedModel, naive: boolean): DiffusionModels {
   const { textEncoder, unet, vaeEncoder, vaeDecoder } = m.sessions;
   const first = (out: Record<string, HostTensor>, s: ModelSession) => out[s.outputs[0].name];
   const textBatch = textEncoder.fixedBatch('input_ids');
-  const unetBatch = unet.fixedBatch('sample');
+  // the naive baseline runs guidance as two batch-1 calls, as a batch-1 export must
+  const unetBatch = naive ? 1 : unet.fixedBatch('sample');
   return {
+    device: m.deviceLoop === true ? deviceModels(m.sessions) : null,
+    hostLoopReason: m.deviceLoop === true ? undefined : m.deviceLoop,
     scalingFactor: m.config.scalingFactor,
     latentChannels: m.config.latentChannels,
     vaeScaleFactor: m.vaeScaleFactor,
@@ -388,9 +495,9 @@ function diffusionModels(m: LoadedModel): DiffusionModels {
         return first(out, unet).data as Float32Array;
       };
       if (unetBatch === null || unetBatch === batch) return runOne(sample, text);
-      // A UNet fixed to batch 1 under guidance: one call per half.
-      const parts = await Promise.all(Array.from({ length: batch }, (_, i) => i).map(async (i) =>
-        runOne(sliceBatch(sample, i), sliceBatch(text, i))));
+      // A UNet fixed to batch 1 under guidance: one call per half, one after the other (a session runs one call at a time).
+      const parts: Float32Array[] = [];
+      for (let i = 0; i < batch; i++) parts.push(await runOne(sliceBatch(sample, i), sliceBatch(text, i)));
       return concatBatch(parts.map((p) => ({ data: p, dims: [1, p.length] }))).data as Float32Array;
     },
     async encodeImage(image) {
@@ -399,6 +506,32 @@ function diffusionModels(m: LoadedModel): DiffusionModels {
     },
     async decodeLatents(latents) {
       return first(await vaeDecoder.run({ [vaeDecoder.inputs[0].name]: latents }), vaeDecoder);
+    },
+  };
+}
+
+/** The device loop's operations over the UNet (outputs on the GPU) and the helper sessions. */
+function deviceModels(s: Sessions): DeviceModels {
+  const { unet, latentStep, latentStepRead, toDevice } = s;
+  if (!latentStep || !latentStepRead || !toDevice) throw new Error('the device loop needs its helper sessions');
+  // The device tensors the loop hands back are the ORT tensors these sessions made.
+  const ortTensor = (t: HostTensor | DeviceTensor) => t as HostTensor | GpuTensor;
+  return {
+    async upload(text) {
+      return (await toDevice.runMixed({ x: text })).y;
+    },
+    async predictNoise(sample, timestep, text) {
+      const b = sample.dims[0];
+      const out = await unet.runMixed({ sample: ortTensor(sample), timestep: { data: new Float32Array(b).fill(timestep), dims: [b] }, encoder_hidden_states: ortTensor(text) });
+      return out[unet.outputs[0].name];
+    },
+    async step({ pred, guidance, sample, noise, coefficients, read }) {
+      const session = read ? latentStepRead : latentStep;
+      const out = await session.runMixed({ noise_pred: ortTensor(pred), guidance, sample: ortTensor(sample), noise, coefficients: { data: coefficients, dims: [4] } });
+      if (!read) return { latents: out.latents, next: out.next_sample };
+      const latents = out.latents.data as Float32Array;
+      out.latents.dispose();
+      return { latents, next: out.next_sample };
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { LoopStats } from './loop-stats.ts';
 /** The engine's side of the API: a validated job in, images and facts about the run out. */
 
 /** RGBA pixels at the job's width x height. */
@@ -63,7 +64,7 @@ export interface GenerationResult {
   /** Whether the model has a safety checker at all. */
   hasSafetyChecker: boolean;
   /** Seconds. */
-  timings: { total: number; denoise: number; stepsRun: number };
+  timings: { total: number; denoise: number; stepsRun: number; loop?: LoopStats };
 }
 
 /** A live preview of the latents after a step (see preview.ts); its buffer is transferred, not copied, to the page. */

@@ -9,6 +9,7 @@ import { blendKnownLatents, maskImage, resizeMaskNearest } from './inpaint-mask.
 import { createScheduler, getImg2ImgTimesteps } from './schedulers/index.ts';
 import type { Scheduler, SchedulerConfig, SchedulerRng } from './schedulers/types.ts';
 import type { HostTensor } from './runtime.ts';
+import { chooseLoop, denoiseOnDevice, type DeviceModels, type LoopChoice } from './device-loop.ts';
 
 /** What the loop needs from the model set; `engine.ts` implements it over ORT sessions. */
 export interface DiffusionModels {
@@ -27,6 +28,10 @@ export interface DiffusionModels {
   readonly vaeScaleFactor: number;
   /** The UNet's `sample` channels: latentChannels, or 2 * latentChannels + 1 for inpainting UNets. */
   readonly unetInChannels: number;
+  /** The GPU-resident loop's operations (WebGPU); absent: every step runs through the host. */
+  readonly device?: DeviceModels | null;
+  /** Why there is no device loop, when `device` is absent. */
+  readonly hostLoopReason?: string;
 }
 
 /** What the job starts from. Images are [3, H, W] in [-1, 1]; the mask is [H * W] of 1 (repaint) / 0 (keep). */
@@ -53,8 +58,11 @@ export interface StepProgress {
   step: number;
   totalSteps: number;
   timestep: number;
-  /** The latents after this step, [1, C, h, w] as the UNet sees them (for live previews; do not modify). */
-  latents: Float32Array;
+  /**
+   * The latents after this step, [1, C, h, w] as the UNet sees them (for live previews; do not modify).
+   * Null where the device loop left them on the GPU because wantsLatents said no.
+   */
+  latents: Float32Array | null;
   dims: readonly number[];
   /** Seconds this step took, without what onStep itself spends. */
   seconds: number;
@@ -62,6 +70,10 @@ export interface StepProgress {
 
 export interface LoopHooks {
   onStep?(p: StepProgress): void | Promise<void>;
+  /** Which loop runs the job, and why; called once before the first step. */
+  onLoop?(choice: LoopChoice): void;
+  /** Asked before step `step` (1-based) runs: whether its latents must come back from the GPU for a preview. */
+  wantsLatents?(step: number, totalSteps: number): boolean;
   /** Checked before every step so a cancel ends the run within one step. */
   shouldStop?(): boolean;
 }
@@ -158,6 +170,18 @@ export async function denoise(
   conditioning: StepConditioning = {},
 ): Promise<Float32Array> {
   const guided = usesGuidance(guidanceScale);
+  const editsLatents = conditioning.extraChannels !== undefined || conditioning.afterStep !== undefined;
+  const choice = chooseLoop(models.device ?? null, models.hostLoopReason ?? 'the models run on the host', scheduler, editsLatents);
+  hooks.onLoop?.(choice);
+  if (choice.mode === 'device') {
+    const latents = await denoiseOnDevice(models.device!, scheduler, timesteps, start, text, guidanceScale, guided, rng, {
+      shouldStop: hooks.shouldStop,
+      wantsLatents: hooks.wantsLatents,
+      cancelled: () => new JobCancelled(),
+      onStep: (step, timestep, l, seconds) => hooks.onStep?.({ step, totalSteps: timesteps.length, timestep, latents: l, dims: start.dims, seconds }),
+    });
+    return finiteLatents(latents, scheduler);
+  }
   const batch = guided ? 2 : 1;
   let latents = start.data as Float32Array;
   const [, channels, h, w] = start.dims;
@@ -182,7 +206,11 @@ export async function denoise(
     if (conditioning.afterStep) latents = conditioning.afterStep(latents, i);
     await hooks.onStep?.({ step: i + 1, totalSteps: timesteps.length, timestep: t, latents, dims: start.dims, seconds: (performance.now() - stepStart) / 1000 });
   }
-  // A NaN would decode to a black image; say what went wrong instead.
+  return finiteLatents(latents, scheduler);
+}
+
+/** A NaN would decode to a black image; say what went wrong instead. */
+function finiteLatents(latents: Float32Array, scheduler: Scheduler): Float32Array {
   if (!latents.every(Number.isFinite)) throw new Error(`${scheduler.name} produced non-finite latents`);
   return latents;
 }

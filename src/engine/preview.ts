@@ -172,6 +172,7 @@ export class LivePreview {
   private previewSeconds = 0;
   private mode: PreviewDecoderKind | null = null;
   private linearCost = 0;
+  private lastSize: [number, number] = [0, 0];
 
   constructor(
     private readonly taesd: TaesdDecoder | null,
@@ -191,10 +192,24 @@ export class LivePreview {
     return this.mode;
   }
 
-  async afterStep(step: number, totalSteps: number, seconds: number, latents: Float32Array, dims: readonly number[]): Promise<PreviewImage | null> {
+  /**
+   * Asked before a step runs on the GPU: whether a preview after it would fit the budget, at the pace
+   * of the steps so far (the first step always: it picks the decoder). No means its latents stay on the GPU.
+   */
+  wants(step: number, totalSteps: number): boolean {
+    if (step >= totalSteps) return false;
+    if (this.mode === null || step === 1) return true;
+    const estimate = this.mode === 'taesd' ? this.taesd!.estimate(...this.lastSize) : this.linearCost;
+    const expectedStepSeconds = (this.stepSeconds * step) / (step - 1);
+    return this.previewSeconds + estimate <= this.budget * expectedStepSeconds;
+  }
+
+  /** `latents` is null when the step left them on the GPU: the step's time still counts. */
+  async afterStep(step: number, totalSteps: number, seconds: number, latents: Float32Array | null, dims: readonly number[]): Promise<PreviewImage | null> {
     this.stepSeconds += seconds;
-    if (step >= totalSteps) return null;
+    if (step >= totalSteps || !latents) return null;
     const [, channels, h, w] = dims;
+    this.lastSize = [h, w];
     if (this.mode === null) this.mode = await this.chooseMode(step, channels, h, w);
     const estimate = this.mode === 'taesd' ? this.taesd!.estimate(h, w) : this.linearCost;
     if (this.previewSeconds + estimate > this.budget * this.stepSeconds) return null;

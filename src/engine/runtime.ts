@@ -66,15 +66,41 @@ interface IoInfo {
   shape: ReadonlyArray<number | string>;
 }
 
+/** An ORT tensor left where the session put it: a GPU buffer on WebGPU. Released with dispose(). */
+export type GpuTensor = OrtWeb.Tensor;
+
+/**
+ * What sessions spend, summed over every session that shares it: time awaited inside session.run,
+ * and bytes crossing between the host and the GPU (counted on WebGPU sessions only; WASM has no GPU).
+ */
+export class RunMeter {
+  runSeconds = 0;
+  runs = 0;
+  uploadBytes = 0;
+  readbackBytes = 0;
+
+  snapshot(): { runSeconds: number; runs: number; uploadBytes: number; readbackBytes: number } {
+    return { runSeconds: this.runSeconds, runs: this.runs, uploadBytes: this.uploadBytes, readbackBytes: this.readbackBytes };
+  }
+}
+
+/** Reads a GPU tensor back to the host (onnxruntime-node cannot download one itself: see the to-host helper). */
+export type Download = (t: GpuTensor) => Promise<OrtWeb.Tensor>;
+
 /** One ORT session plus what its metadata says about its inputs and outputs. */
 export class ModelSession {
   readonly inputs: IoInfo[];
   readonly outputs: IoInfo[];
+  meter: RunMeter | null = null;
 
   constructor(
     readonly label: string,
     private readonly ort: OrtModule,
     private readonly session: OrtWeb.InferenceSession,
+    /** Whether the session runs on the GPU, so that host tensors in and out are transfers. */
+    readonly onDevice = false,
+    /** Set where the session leaves outputs in GPU buffers and run() must still return host tensors. */
+    private readonly download: Download | null = null,
   ) {
     this.inputs = describe(session.inputNames, session.inputMetadata);
     this.outputs = describe(session.outputNames, session.outputMetadata);
@@ -98,15 +124,44 @@ export class ModelSession {
 
   /** Runs with host tensors converted to the declared input dtypes; float outputs come back as float32. */
   async run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-    const ortFeeds: Record<string, OrtWeb.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = this.toOrt(this.input(name).type, t);
-    const result = await this.session.run(ortFeeds);
+    const result = await this.runMixed(feeds);
     const out: Record<string, HostTensor> = {};
     for (const [name, t] of Object.entries(result)) {
-      out[name] = fromOrt(t);
-      t.dispose();
+      const host = t.location === 'gpu-buffer' && this.download ? await this.download(t) : t;
+      out[name] = fromOrt(host);
+      if (host !== t) t.dispose();
+      host.dispose();
     }
     return out;
+  }
+
+  /**
+   * Runs with any mix of host tensors and device tensors (another session's outputs, passed on as
+   * they are) and returns ORT's tensors where the session left them; the caller disposes them.
+   */
+  async runMixed(feeds: Record<string, HostTensor | GpuTensor>): Promise<Record<string, OrtWeb.Tensor>> {
+    const ortFeeds: Record<string, OrtWeb.Tensor> = {};
+    let upload = 0;
+    for (const [name, t] of Object.entries(feeds)) {
+      if (isHostTensor(t)) {
+        ortFeeds[name] = this.toOrt(this.input(name).type, t);
+        upload += byteLength(ortFeeds[name]);
+      } else {
+        ortFeeds[name] = t;
+      }
+    }
+    const started = performance.now();
+    const result = await this.session.run(ortFeeds);
+    const m = this.meter;
+    if (m) {
+      m.runSeconds += (performance.now() - started) / 1000;
+      m.runs++;
+      if (this.onDevice) {
+        m.uploadBytes += upload;
+        for (const t of Object.values(result)) if (t.location === 'cpu') m.readbackBytes += byteLength(t);
+      }
+    }
+    return result;
   }
 
   async release(): Promise<void> {
@@ -130,6 +185,17 @@ export class ModelSession {
         throw new Error(`${this.label}: input dtype ${type} is not supported`);
     }
   }
+}
+
+/** ORT tensors carry a location (and reading .data off a GPU one throws); the pipeline's host tensors do not. */
+function isHostTensor(t: HostTensor | GpuTensor): t is HostTensor {
+  return !('location' in t);
+}
+
+const ELEMENT_BYTES: Partial<Record<TensorType, number>> = { float32: 4, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 };
+
+function byteLength(t: OrtWeb.Tensor): number {
+  return t.size * (ELEMENT_BYTES[t.type] ?? 4);
 }
 
 function describe(names: readonly string[], metadata: readonly OrtWeb.InferenceSession.ValueMetadata[] | undefined): IoInfo[] {
@@ -165,13 +231,26 @@ export interface SessionFactoryOptions {
   backend: Backend;
   /** Weights stored outside the graph (".onnx_data"), by the path the graph names them with. */
   externalData?: { path: string; data: Uint8Array }[];
+  /** WebGPU only: leave outputs in GPU buffers ('gpu-buffer'), for all or by output name. */
+  outputLocation?: 'gpu-buffer' | Record<string, 'cpu' | 'gpu-buffer'>;
+  /** How run() reads back outputs left on the GPU. */
+  download?: Download;
+  /** Fixes symbolic dimensions the model leaves free (e.g. the text length) so ORT can plan for them. */
+  freeDimensionOverrides?: Record<string, number>;
 }
 
-export async function createModelSession(label: string, bytes: Uint8Array, { ort, backend, externalData }: SessionFactoryOptions): Promise<ModelSession> {
+export async function createModelSession(
+  label: string,
+  bytes: Uint8Array,
+  { ort, backend, externalData, outputLocation, download, freeDimensionOverrides }: SessionFactoryOptions,
+): Promise<ModelSession> {
+  const onDevice = backend === 'webgpu';
   const session = await ort.InferenceSession.create(bytes, {
     executionProviders: [backend],
     graphOptimizationLevel: 'all',
     ...(externalData ? { externalData } : {}),
+    ...(onDevice && outputLocation ? { preferredOutputLocation: outputLocation } : {}),
+    ...(freeDimensionOverrides ? { freeDimensionOverrides } : {}),
   });
-  return new ModelSession(label, ort, session);
+  return new ModelSession(label, ort, session, onDevice, onDevice && outputLocation ? download ?? null : null);
 }

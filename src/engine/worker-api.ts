@@ -1,6 +1,7 @@
-/** The contract between the main thread and the engine worker (types only; both sides import it). */
+/** The contract between the main thread and the engine worker (types only; both sides
+import it). */
 import type { BackendChoice, BackendPreference } from './runtime.ts';
-import type { LoadedModelInfo } from './engine.ts';
+import type { LoadedModelInfo, LoopPreference } from './engine.ts';
 import type { EngineProgress, GenerationResult, Img2ImgJob, InpaintJob, Text2ImgJob } from './jobs.ts';
 import type { DownloadProgress, ModelSource } from '../models/model-source.ts';
 import type { CachedModel, ModelStatus } from '../models/model-store.ts';
@@ -34,8 +35,11 @@ export interface StorageInfo {
 
 /** Generation: what the local client needs. */
 export interface EngineGenerationApi {
-  /** previewModel: the TAESD model set for live previews (absent: the linear approximation). */
-  init(options: { wasmPaths: string; backend: BackendPreference; previewModel?: ModelSource }): Promise<BackendChoice>;
+  /**
+   * previewModel: the TAESD model set for live previews (absent: the linear approximation).
+   * helpersUrl: the folder of the engine's helper graphs (engine/). loop: which denoising loop (see Engine).
+   */
+  init(options: { wasmPaths: string; backend: BackendPreference; previewModel?: ModelSource; helpersUrl?: string; loop?: LoopPreference }): Promise<BackendChoice>;
   loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>>;
   generate(job: WorkerJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>>;
   /** Stops the running job before its next step. */

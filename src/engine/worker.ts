@@ -34,6 +34,12 @@ function storeFailure(e: unknown): WorkerOutcome<never> {
   return { ok: false, kind: 'model', message };
 }
 
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
 function requireEngine(): Engine {
   if (!engine) throw new Error('the engine is not initialised');
   return engine;
@@ -62,7 +68,7 @@ async function decodeJobImages(job: WorkerJob): Promise<GenerationJob> {
 }
 
 const api: EngineWorkerApi = {
-  async init({ wasmPaths, backend, previewModel }) {
+  async init({ wasmPaths, backend, previewModel, helpersUrl, loop }) {
     ort.env.wasm.wasmPaths = wasmPaths;
     // ORT warns on every session that shape ops run on the CPU, which is by design; keep real errors.
     ort.env.logLevel = 'error';
@@ -71,7 +77,10 @@ const api: EngineWorkerApi = {
     const gpu = (navigator as Navigator & { gpu?: GpuLike }).gpu;
     const choice = await chooseBackend(gpu, backend);
     store = new ModelStore();
-    engine = new Engine(ort as unknown as OrtModule, store, choice);
+    engine = new Engine(ort as unknown as OrtModule, store, choice, {
+      loop,
+      helperGraph: helpersUrl ? (file) => fetchBytes(new URL(file, helpersUrl).href) : undefined,
+    });
     engine.setPreviewModel(previewModel ?? null);
     return choice;
   },

@@ -5,6 +5,7 @@
 import './pwa.ts';
 import { createClient, type Client, type ClientMode } from '../api/create-client.ts';
 import type { BackendPreference } from '../engine/runtime.ts';
+import type { LoopPreference } from '../engine/engine.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import { formatBytes } from './format.ts';
 import { mountModelPanel, type ModelPanel } from './model-panel.ts';
@@ -49,6 +50,10 @@ function showProgress(p: EngineProgress & { id: number | null }): void {
 
 let modelPanel: ModelPanel | null = null;
 
+function loopParam(v: string | null): LoopPreference | undefined {
+  return v === 'host' || v === 'naive' || v === 'auto' ? v : undefined;
+}
+
 async function start(): Promise<Client> {
   const backend = (params.get('backend') ?? 'auto') as BackendPreference;
   // ?mode= and ?endpoint= win for this visit; the key only ever comes from storage, never the URL.
@@ -61,6 +66,8 @@ async function start(): Promise<Client> {
     key: stored.key || undefined,
     modelId: params.get('model') ?? undefined,
     backend,
+    // ?loop=host|naive: the bench's comparisons; users get the fastest loop
+    loop: loopParam(params.get('loop')),
     onProgress: showProgress,
   });
   if (client.modelStore) {

@@ -49,7 +49,8 @@ class FakeEngine implements EngineGenerationApi {
   /** Per-call answer of loadModel; the default loads the model. */
   loadOutcome: (source: ModelSource) => WorkerOutcome<LoadedModelInfo> = (source) => ({
     ok: true,
-    value: { id: source.id, backend: 'wasm', backendReason: 'tests run on wasm', schedulerClass: 'PNDMScheduler', inputTypes: {} },
+    value: { id: source.id, backend: 'wasm', backendReason: 'tests run on wasm', schedulerClass: 'PNDMScheduler', inputTypes: {},
+      deviceLoop: 'WASM runs on the CPU', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 } },
   });
   /** Milliseconds each img2img call takes, by prompt (0 when absent). */
   delays = new Map<string, number>();

@@ -14,7 +14,8 @@ const PNG = encode({ width: 1, height: 1, channels: 3, data: new Uint8Array([1, 
 
 const engine: EngineGenerationApi = {
   init: async () => ({ backend: 'wasm', reason: 'test', shaderF16: false }),
-  loadModel: async (source) => ({ ok: true, value: { id: source.id, backend: 'wasm', backendReason: 'test', schedulerClass: 'EulerDiscreteScheduler', inputTypes: {} } }),
+  loadModel: async (source) => ({ ok: true, value: { id: source.id, backend: 'wasm', backendReason: 'test', schedulerClass: 'EulerDiscreteScheduler', inputTypes: {},
+    deviceLoop: 'WASM runs on the CPU', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 } } }),
   generate: async (job: WorkerJob) => ({
     ok: true,
     value: {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTinyModels, MANIFEST_NAME, type Manifest } from '../../tools/generate-tiny-models.ts';
 import { GraphBuilder } from '../../tools/onnx/graph.ts';
 import { WEBGPU_OPS } from '../../tools/onnx/ops.ts';
+import { nodeWebgpuUnavailableReason } from '../support/node-webgpu.ts';
 import { DType, onnx } from '../../tools/onnx/proto.ts';
 import { sd15AlphasCumprod } from '../../tools/tiny-models/schedule.ts';
 import { bpe, bytesToUnicode, PROMPT_WORDS, wordSymbols } from '../../tools/tiny-models/tokenizer.ts';
@@ -32,25 +33,7 @@ const TORCH_ALPHAS_CUMPROD: Record<number, number> = {
   999: 0.0046600960195064545,
 };
 
-/**
- * onnxruntime-node's WebGPU EP needs a Vulkan driver; on this project's machines that is Chromium's
- * SwiftShader, found only when the process starts with
- * LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.
- * Without an adapter the WebGPU test is skipped and says why.
- */
-async function webgpuUnavailableReason(): Promise<string | null> {
-  const b = new GraphBuilder('probe', 0);
-  const x = b.input('x', DType.FLOAT, [2]);
-  b.output('y', b.op('Add', [x, x]), DType.FLOAT, [2]);
-  try {
-    const s = await ort.InferenceSession.create(b.encode(), { executionProviders: ['webgpu'], logSeverityLevel: 3 });
-    await s.release();
-    return null;
-  } catch (e) {
-    return String(e).slice(0, 200);
-  }
-}
-const WEBGPU_UNAVAILABLE = await webgpuUnavailableReason();
+const WEBGPU_UNAVAILABLE = await nodeWebgpuUnavailableReason();
 if (WEBGPU_UNAVAILABLE) console.info(`tiny-models: WebGPU EP test skipped, no adapter: ${WEBGPU_UNAVAILABLE}`);
 
 let dirA = '';

@@ -5,5 +5,5 @@
 export const WEBGPU_OPS: ReadonlySet<string> = new Set([
   'Conv', 'InstanceNormalization', 'LayerNormalization', 'MatMul', 'Gemm', 'Softmax', 'Transpose', 'Reshape',
   'Resize', 'Gather', 'Sin', 'Cos', 'Concat', 'Mul', 'Add', 'Sub', 'Div', 'Sigmoid', 'Erf', 'Slice',
-  'AveragePool', 'Cast', 'Shape', 'Unsqueeze', 'Where', 'Expand', 'Tanh', 'Pow', 'Sqrt', 'ReduceMean', 'Split', 'Relu',
+  'AveragePool', 'Cast', 'Shape', 'Unsqueeze', 'Where', 'Expand', 'Tanh', 'Pow', 'Sqrt', 'ReduceMean', 'ReduceSum', 'Split', 'Relu',
 ]);

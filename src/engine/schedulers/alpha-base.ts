@@ -16,6 +16,12 @@ export function rejectThresholding(name: string, config: Readonly<AlphaScheduler
   if (config.thresholding) throw new SchedulerConfigError(`${name}: thresholding is not supported (pixel-space models only)`);
 }
 
+/** Why an x0-based step (DDIM, LCM) with this config is not linear in (sample, ε, noise), or null. */
+export function alphaLinearStepUnsupported(name: string, config: { prediction_type: string; clip_sample: boolean }): string | null {
+  if (config.prediction_type !== 'epsilon') return `${name} steps linearly only for prediction_type "epsilon" (this model: "${config.prediction_type}")`;
+  return config.clip_sample ? `${name} clips its x0 estimate (clip_sample), which is not linear` : null;
+}
+
 export abstract class AlphaSchedulerBase implements Scheduler {
   abstract readonly name: string;
   abstract readonly config: Readonly<SchedulerConfig>;

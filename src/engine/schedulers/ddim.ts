@@ -1,5 +1,5 @@
 /** diffusers' DDIMScheduler (Song et al. 2020), deterministic unless `eta` > 0. */
-import { AlphaSchedulerBase, rejectThresholding } from './alpha-base.ts';
+import { AlphaSchedulerBase, alphaLinearStepUnsupported, rejectThresholding } from './alpha-base.ts';
 import {
   LINEAR_BETA_DEFAULTS,
   SchedulerConfigError,
@@ -11,7 +11,7 @@ import {
   resolveConfig,
   spacedTimesteps,
 } from './common.ts';
-import type { SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
+import type { LinearStep, SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
 
 const DEFAULTS = {
   ...LINEAR_BETA_DEFAULTS,
@@ -93,5 +93,27 @@ export class DDIMScheduler extends AlphaSchedulerBase {
       for (let i = 0; i < n; i++) prev[i] = prev[i] + f32(std * noise[i]);
     }
     return { prevSample: prev, predOriginalSample: x0 };
+  }
+
+  linearStepUnsupported(): string | null {
+    return alphaLinearStepUnsupported('DDIMScheduler', this.config);
+  }
+
+  /** x0 = (x - √(1-ᾱ)·ε)/√ᾱ into prev = √ᾱ_prev·x0 + dir·ε (+ σ_t·noise when η > 0), regrouped by x and ε. */
+  linearStep(t: number, length: number, rng?: SchedulerRng): LinearStep {
+    if (this.numInferenceSteps === null) throw new SchedulerConfigError('DDIMScheduler: call setTimesteps before step');
+    const c = this.config;
+    const aT = this.alphasCumprod[t];
+    const aPrev = this.alphaAt(t - Math.floor(c.num_train_timesteps / this.numInferenceSteps));
+    const bT = 1 - aT;
+    const std = this.eta * Math.sqrt(((1 - aPrev) / bT) * (1 - aT / aPrev));
+    const dirCoef = Math.sqrt(1 - aPrev - std * std);
+    const ratio = Math.sqrt(aPrev / aT);
+    let noiseData: Float32Array | null = null;
+    if (this.eta > 0) {
+      if (!rng) throw new SchedulerConfigError('DDIMScheduler: eta > 0 needs a random source');
+      noiseData = rng.randn(length);
+    }
+    return { sample: ratio, output: dirCoef - ratio * Math.sqrt(bT), noise: noiseData ? std : 0, noiseData };
   }
 }

@@ -9,7 +9,7 @@ import {
   resolveConfig,
 } from './common.ts';
 import { SigmaSchedulerBase } from './sigma-base.ts';
-import type { SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
+import type { LinearStep, SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
 
 const DEFAULTS = {
   ...LINEAR_BETA_DEFAULTS,
@@ -56,5 +56,20 @@ export class EulerAncestralDiscreteScheduler extends SigmaSchedulerBase {
     }
     this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: x0 };
+  }
+
+  linearStepUnsupported(): string | null {
+    return this.config.prediction_type === 'epsilon' ? null : `EulerAncestralDiscreteScheduler steps linearly only for prediction_type "epsilon" (this model: "${this.config.prediction_type}")`;
+  }
+
+  /** ε prediction: prev = sample + (σ_down - σ)·ε + σ_up·noise. */
+  linearStep(t: number, length: number, rng?: SchedulerRng): LinearStep {
+    if (!rng) throw new SchedulerConfigError('EulerAncestralDiscreteScheduler needs a random source');
+    const i = this.idx.current(this.timesteps, t);
+    const sigma = this.sigmas[i];
+    const { up, down } = ancestralSigmas(sigma, this.sigmas[i + 1]);
+    const noiseData = rng.randn(length);
+    this.idx.index = i + 1;
+    return { sample: 1, output: f32(down - sigma), noise: up, noiseData };
   }
 }

@@ -9,7 +9,7 @@ import {
   resolveConfig,
 } from './common.ts';
 import { SigmaSchedulerBase } from './sigma-base.ts';
-import type { SchedulerConfig, StepResult } from './types.ts';
+import type { LinearStep, SchedulerConfig, StepResult } from './types.ts';
 
 const DEFAULTS = {
   ...LINEAR_BETA_DEFAULTS,
@@ -74,5 +74,18 @@ export class EulerDiscreteScheduler extends SigmaSchedulerBase {
     }
     this.idx.index = i + 1;
     return { prevSample: prev, predOriginalSample: x0 };
+  }
+
+  linearStepUnsupported(): string | null {
+    return this.config.prediction_type === 'epsilon' ? null : `EulerDiscreteScheduler steps linearly only for prediction_type "epsilon" (this model: "${this.config.prediction_type}")`;
+  }
+
+  /** With ε prediction the derivative (sample - x0) / σ is ε itself: prev = sample + (σ_next - σ)·ε. */
+  linearStep(t: number): LinearStep {
+    const i = this.idx.current(this.timesteps, t);
+    if (i + 1 >= this.sigmas.length) throw new SchedulerConfigError('step called after the last timestep');
+    const dt = f32(this.sigmas[i + 1] - this.sigmas[i]);
+    this.idx.index = i + 1;
+    return { sample: 1, output: dt, noise: 0, noiseData: null };
   }
 }

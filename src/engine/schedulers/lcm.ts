@@ -2,7 +2,7 @@
  * diffusers' LCMScheduler (Luo et al. 2023): one consistency-model jump to x0 per step, then
  * re-noising to the next timestep, for latent consistency models (LCM, LCM-LoRA).
  */
-import { AlphaSchedulerBase, rejectThresholding } from './alpha-base.ts';
+import { AlphaSchedulerBase, alphaLinearStepUnsupported, rejectThresholding } from './alpha-base.ts';
 import {
   LINEAR_BETA_DEFAULTS,
   SchedulerConfigError,
@@ -14,7 +14,7 @@ import {
   requirePositiveInt,
   resolveConfig,
 } from './common.ts';
-import type { SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
+import type { LinearStep, SchedulerConfig, SchedulerRng, StepResult } from './types.ts';
 
 const DEFAULTS = {
   ...LINEAR_BETA_DEFAULTS,
@@ -101,5 +101,35 @@ export class LCMScheduler extends AlphaSchedulerBase {
 
   override setBeginIndex(i: number): void {
     this.idx.begin = i;
+  }
+
+  linearStepUnsupported(): string | null {
+    return alphaLinearStepUnsupported('LCMScheduler', this.config);
+  }
+
+  /** denoised = c_out·x0 + c_skip·x with x0 = (x - √(1-ᾱ)·ε)/√ᾱ, then noised to ᾱ_prev except after the last step. */
+  linearStep(t: number, length: number, rng?: SchedulerRng): LinearStep {
+    if (this.numInferenceSteps === null) throw new SchedulerConfigError('LCMScheduler: call setTimesteps before step');
+    const c = this.config;
+    const i = this.idx.current(this.timesteps, t);
+    const aT = this.alphasCumprod[t];
+    const st = t * c.timestep_scaling;
+    const st2 = st * st + SIGMA_DATA ** 2;
+    const cSkip = SIGMA_DATA ** 2 / st2;
+    const cOut = st / Math.sqrt(st2);
+    let sample = cOut / Math.sqrt(aT) + cSkip;
+    let output = (-cOut * Math.sqrt(1 - aT)) / Math.sqrt(aT);
+    let noise = 0;
+    let noiseData: Float32Array | null = null;
+    if (i !== this.numInferenceSteps - 1) {
+      if (!rng) throw new SchedulerConfigError('LCMScheduler needs a random source');
+      const aPrev = this.alphaAt(i + 1 < this.timesteps.length ? this.timesteps[i + 1] : t);
+      sample *= Math.sqrt(aPrev);
+      output *= Math.sqrt(aPrev);
+      noise = Math.sqrt(1 - aPrev);
+      noiseData = rng.randn(length);
+    }
+    this.idx.index = i + 1;
+    return { sample, output, noise, noiseData };
   }
 }

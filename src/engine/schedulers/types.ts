@@ -16,6 +16,19 @@ export interface StepResult {
 /** diffusers' scheduler_config.json, snake_case keys as diffusers names them. */
 export type SchedulerConfig = Record<string, unknown>;
 
+/**
+ * A step that is a fixed linear combination of its inputs:
+ * prev = sample·`sample` + modelOutput·`output` + noise·`noise`. The engine runs such a step as a
+ * small graph on the GPU (tools/engine-helpers), so the latents never leave it between steps.
+ */
+export interface LinearStep {
+  sample: number;
+  output: number;
+  noise: number;
+  /** The noise the step draws, from the same rng calls as step() makes; null when it draws none. */
+  noiseData: Float32Array | null;
+}
+
 export interface Scheduler {
   /** The API's name, e.g. "EulerDiscreteScheduler". */
   readonly name: string;
@@ -32,4 +45,11 @@ export interface Scheduler {
   step(modelOutput: Float32Array, t: number, sample: Float32Array, rng?: SchedulerRng): StepResult;
   addNoise(original: Float32Array, noise: Float32Array, t: number): Float32Array;
   setBeginIndex(i: number): void;
+  /**
+   * Schedulers whose step is linear in (sample, model output, noise) with per-step scalars have these.
+   * linearStepUnsupported says why this configuration is not (null: it is); linearStep then does what
+   * step() does to the scheduler's state and rng, returning the weights instead of the new sample.
+   */
+  linearStepUnsupported?(): string | null;
+  linearStep?(t: number, length: number, rng?: SchedulerRng): LinearStep;
 }
