@@ -60,6 +60,8 @@ export function chooseLoop(device: DeviceModels | null, hostReason: string, sche
 }
 
 export interface DeviceLoopHooks {
+  /** Called once the loop's set-up is on the device, right before the first step. */
+  onStart?(): void;
   shouldStop?(): boolean;
   /** Whether the latents after step `step` (1-based) should come back for a preview. */
   wantsLatents?(step: number, totalSteps: number): boolean;
@@ -109,6 +111,7 @@ export async function denoiseOnDevice(
     let unetInput: HostTensor | DeviceTensor = { data: repeatBatch(first.map((v) => v * s0), batch), dims: [batch, ...dims.slice(1)] };
     let sample: HostTensor | DeviceTensor = start;
     let latents: Float32Array | null = null;
+    hooks.onStart?.();
     for (let i = 0; i < timesteps.length; i++) {
       if (hooks.shouldStop?.()) throw hooks.cancelled();
       const started = performance.now();

@@ -172,9 +172,10 @@ export async function denoise(
   const guided = usesGuidance(guidanceScale);
   const editsLatents = conditioning.extraChannels !== undefined || conditioning.afterStep !== undefined;
   const choice = chooseLoop(models.device ?? null, models.hostLoopReason ?? 'the models run on the host', scheduler, editsLatents);
-  hooks.onLoop?.(choice);
   if (choice.mode === 'device') {
     const latents = await denoiseOnDevice(models.device!, scheduler, timesteps, start, text, guidanceScale, guided, rng, {
+      // after the text embeddings' upload, which belongs to the image rather than its steps
+      onStart: () => hooks.onLoop?.(choice),
       shouldStop: hooks.shouldStop,
       wantsLatents: hooks.wantsLatents,
       cancelled: () => new JobCancelled(),
@@ -182,6 +183,7 @@ export async function denoise(
     });
     return finiteLatents(latents, scheduler);
   }
+  hooks.onLoop?.(choice);
   const batch = guided ? 2 : 1;
   let latents = start.data as Float32Array;
   const [, channels, h, w] = start.dims;

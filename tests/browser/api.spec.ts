@@ -29,6 +29,27 @@ test.describe('local text2img, inpaint and the queue', () => {
     expect(single.response.meta).not.toHaveProperty('init_image');
   });
 
+  test('the denoising loop stays on the GPU on WebGPU and says where it ran', async ({ page, expectedBackend }) => {
+    await openApp(page, expectedBackend, 'tiny-sd');
+    const r = await img2img(page, text2img(), 'text2img');
+    expect(r.response.status, JSON.stringify(r.response.message)).toBe('success');
+    const loop = (r.response.meta!.timings as { loop: Record<string, unknown> }).loop;
+    if (expectedBackend === 'webgpu') {
+      expect(loop.mode, String(loop.reason)).toBe('device');
+      // latents come back only for previews and the result
+      expect(loop.readback_bytes_per_step_outside_previews).toBe(0);
+    } else {
+      expect(loop.mode).toBe('host');
+      expect(loop.reason).toMatch(/WASM runs on the CPU/);
+      expect(loop.upload_bytes_per_step).toBe(0);
+    }
+    expect(loop.steps).toBe(6);
+    expect(Number(loop.overhead_share)).toBeGreaterThanOrEqual(0);
+    expect(Number(loop.overhead_share)).toBeLessThanOrEqual(1);
+    const pixels = decodePng(r.pngs[0]);
+    expect(new Set(pixels.data).size, 'a generated image is not flat').toBeGreaterThan(10);
+  });
+
   test('inpaint keeps the black part of the mask and repaints the white part', async ({ page, expectedBackend }, info) => {
     // Skipped only when ../shared/fixtures is absent: the test needs the API's example image and mask.
     test.skip(!fixturesPresent, FIXTURES_MISSING);
