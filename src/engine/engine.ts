@@ -118,25 +118,51 @@ export type ProgressSink = (p: EngineProgress) => void;
 /** onnxruntime's words for bytes that are not a model: "protobuf parsing failed", "Failed to load model", ... */
 const UNREADABLE_GRAPH = /protobuf|pars(e|ing) failed|failed to load model|invalid (onnx )?model|ModelProto/i;
 
-/** A model's files by path, as the sessions need them. */
-interface ModelFiles {
-  has(path: string): boolean;
-  required(path: string): Uint8Array;
-  external(path: string): { path: string; data: Uint8Array }[] | undefined;
+/** Graph files and their external weights: read from the store one at a time, right before their session. */
+function isGraphFile(path: string): boolean {
+  return /\.onnx(_data|\.data)?$/.test(path);
 }
 
-function modelFiles(modelId: string, bytes: Map<string, Uint8Array>): ModelFiles {
+/**
+ * A model's files as the sessions need them. Small files (configs, tokenizer) are held in memory;
+ * each graph is read from the store when its session is created and dropped after, so a load never
+ * holds more than one graph's bytes next to the copy ORT makes of them.
+ */
+interface ModelFiles {
+  has(path: string): boolean;
+  graph(path: string): Promise<{ bytes: Uint8Array; externalData?: { path: string; data: Uint8Array }[] }>;
+  /** Seconds spent reading graphs from the store, and the largest file read. */
+  readonly readSeconds: number;
+  readonly largestFileBytes: number;
+}
+
+function modelFiles(store: ModelStore, source: ModelSource): ModelFiles {
+  const paths = new Set(source.files.map((f) => f.path));
+  let readSeconds = 0;
+  let largestFileBytes = 0;
+  const read = async (path: string) => {
+    const file = source.files.find((f) => f.path === path);
+    if (!file) throw new Error(`${source.id}: the model has no ${path}`);
+    const started = performance.now();
+    const bytes = await store.getFile(source, file);
+    readSeconds += (performance.now() - started) / 1000;
+    largestFileBytes = Math.max(largestFileBytes, bytes.byteLength);
+    return bytes;
+  };
   return {
-    has: (path) => bytes.has(path),
-    required(path) {
-      const b = bytes.get(path);
-      if (!b) throw new Error(`${modelId}: the model has no ${path}`);
-      return b;
-    },
-    external(path) {
-      const data = bytes.get(`${path}_data`);
+    has: (path) => paths.has(path),
+    async graph(path) {
+      const bytes = await read(path);
+      const dataPath = `${path}_data`;
       // The graph names its external file relative to itself: "model.onnx_data".
-      return data ? [{ path: `${path.split('/').pop()}_data`, data }] : undefined;
+      if (!paths.has(dataPath)) return { bytes };
+      return { bytes, externalData: [{ path: `${path.split('/').pop()}_data`, data: await read(dataPath) }] };
+    },
+    get readSeconds() {
+      return readSeconds;
+    },
+    get largestFileBytes() {
+      return largestFileBytes;
     },
   };
 }
@@ -167,10 +193,11 @@ export class Engine {
     if (this.model?.source.id === source.id && this.model.source.baseUrl === source.baseUrl) return this.info(this.model);
     await this.unload();
     const readStarted = performance.now();
+    // Everything into the store first (a no-op when cached), then the small files into memory; graphs wait for their sessions.
+    await this.store.download(source, { onProgress: (p) => onProgress?.({ phase: 'download', ...p }) });
     const bytes = new Map<string, Uint8Array>();
-    for (const file of source.files) {
-      bytes.set(file.path, await this.store.getFile(source, file, (p) => onProgress?.({ phase: 'download', ...p })));
-    }
+    for (const file of source.files) if (!isGraphFile(file.path)) bytes.set(file.path, await this.store.getFile(source, file));
+    const smallFilesSeconds = (performance.now() - readStarted) / 1000;
     const createStarted = performance.now();
     const decoder = new TextDecoder();
     const config = await readModelConfig(async (path) => (bytes.has(path) ? decoder.decode(bytes.get(path)) : null));
@@ -178,7 +205,7 @@ export class Engine {
       maxLength: config.tokenizer.maxLength,
       padTokenId: config.tokenizer.padTokenId,
     });
-    const files = modelFiles(source.id, bytes);
+    const files = modelFiles(this.store, source);
     const preprocessor = jsonFile(bytes, SAFETY_CHECKER_FILES.preprocessor);
     if (files.has(SAFETY_CHECKER_FILES.graph) && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
     let created: Awaited<ReturnType<Engine['createSessions']>>;
@@ -200,9 +227,9 @@ export class Engine {
     }
     const { sessions, deviceLoop } = created;
     const loadTimings = {
-      readSeconds: (createStarted - readStarted) / 1000,
-      createSeconds: (performance.now() - createStarted) / 1000,
-      largestFileBytes: Math.max(0, ...[...bytes.values()].map((b) => b.byteLength)),
+      readSeconds: smallFilesSeconds + files.readSeconds,
+      createSeconds: (performance.now() - createStarted) / 1000 - files.readSeconds,
+      largestFileBytes: files.largestFileBytes,
     };
     let safetyChecker: SafetyChecker | null = null;
     try {
@@ -225,13 +252,11 @@ export class Engine {
   }
 
   private async createSessions(files: ModelFiles, backend: Backend): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
-    const create = (label: string, path: string, device: Pick<SessionFactoryOptions, 'outputLocation' | 'download'> = {}) => createModelSession(label, files.required(path), {
-      ort: this.ort,
-      backend,
+    const create = async (label: string, path: string, device: Pick<SessionFactoryOptions, 'outputLocation' | 'download'> = {}) => {
       // Graphs over 2 GB (or exported that way) keep their weights in "<name>_data" beside them.
-      externalData: files.external(path),
-      ...device,
-    });
+      const { bytes, externalData } = await files.graph(path);
+      return createModelSession(label, bytes, { ort: this.ort, backend, externalData, ...device });
+    };
     const sessions: Sessions = {
       textEncoder: await create('text_encoder', GRAPH_FILES.textEncoder),
       unet: null as unknown as ModelSession, // set just below: its options depend on the loop
