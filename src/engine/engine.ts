@@ -10,6 +10,7 @@ import { encodeRgbPng } from './png.ts';
 import { runPipeline, type DiffusionModels, type GenerationInput } from './pipeline.ts';
 import { createModelSession, errorText, RunMeter, type Backend, type BackendChoice, type GpuTensor, type HostTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
 import type { DeviceModels, DeviceTensor } from './device-loop.ts';
+import { readGraphInputs, textLengthOverrides } from './onnx-inputs.ts';
 import { emptyLoopStats, LoopRecorder, type LoopStats } from './loop-stats.ts';
 import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
 import { LivePreview, TaesdDecoder } from './preview.ts';
@@ -212,12 +213,12 @@ export class Engine {
     try {
       try {
         onProgress?.({ phase: 'load', modelId: source.id, message: `creating sessions on ${this.backend.backend}` });
-        created = await this.createSessions(files, this.backend.backend);
+        created = await this.createSessions(files, this.backend.backend, config.tokenizer.maxLength);
       } catch (e) {
         if (this.backend.backend !== 'webgpu' || UNREADABLE_GRAPH.test(errorText(e))) throw e;
         this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
         onProgress?.({ phase: 'load', modelId: source.id, message: this.backend.reason });
-        created = await this.createSessions(files, 'wasm');
+        created = await this.createSessions(files, 'wasm', config.tokenizer.maxLength);
       }
     } catch (e) {
       // A graph ORT cannot even parse came from a bad cache (the store verified what it wrote, so
@@ -251,11 +252,13 @@ export class Engine {
     return this.info(this.model);
   }
 
-  private async createSessions(files: ModelFiles, backend: Backend): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
+  private async createSessions(files: ModelFiles, backend: Backend, textLength: number): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
     const create = async (label: string, path: string, device: Pick<SessionFactoryOptions, 'outputLocation' | 'download'> = {}) => {
       // Graphs over 2 GB (or exported that way) keep their weights in "<name>_data" beside them.
       const { bytes, externalData } = await files.graph(path);
-      return createModelSession(label, bytes, { ort: this.ort, backend, externalData, ...device });
+      // The text length is the one shape every request shares; batch and image size stay free.
+      const freeDimensionOverrides = textLengthOverrides(readGraphInputs(bytes), textLength);
+      return createModelSession(label, bytes, { ort: this.ort, backend, externalData, freeDimensionOverrides, ...device });
     };
     const sessions: Sessions = {
       textEncoder: await create('text_encoder', GRAPH_FILES.textEncoder),

@@ -250,7 +250,7 @@ export async function createModelSession(
     graphOptimizationLevel: 'all',
     ...(externalData ? { externalData } : {}),
     ...(onDevice && outputLocation ? { preferredOutputLocation: outputLocation } : {}),
-    ...(freeDimensionOverrides ? { freeDimensionOverrides } : {}),
+    ...(freeDimensionOverrides && Object.keys(freeDimensionOverrides).length > 0 ? { freeDimensionOverrides } : {}),
   });
   return new ModelSession(label, ort, session, onDevice, onDevice && outputLocation ? download ?? null : null);
 }

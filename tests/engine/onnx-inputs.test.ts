@@ -1,0 +1,36 @@
+/** Graph inputs read from ONNX bytes before a session exists, and the text-length overrides made from them. */
+import * as ort from 'onnxruntime-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readGraphInputs, textLengthOverrides } from '../../src/engine/onnx-inputs.ts';
+import { TinyModelFactory } from '../../tools/tiny-models/sets.ts';
+
+let files: Map<string, Uint8Array>;
+beforeAll(() => {
+  files = new Map(new TinyModelFactory().setFiles('tiny-sd').map((f) => [f.path, f.bytes]));
+});
+
+describe('readGraphInputs', () => {
+  it('reads the names and dimensions ORT reports, skipping the weights', async () => {
+    for (const path of ['unet/model.onnx', 'text_encoder/model.onnx', 'vae_decoder/model.onnx']) {
+      const bytes = files.get(path)!;
+      const session = await ort.InferenceSession.create(bytes);
+      const expected = session.inputNames.map((name, i) => {
+        const m = session.inputMetadata[i];
+        return { name, dims: m.isTensor ? [...m.shape] : [] };
+      });
+      expect(readGraphInputs(bytes), path).toEqual(expected);
+      await session.release();
+    }
+  });
+
+  it('fixes the token sequence of the text encoder and the UNet, and nothing else', () => {
+    const unet = readGraphInputs(files.get('unet/model.onnx')!);
+    expect(textLengthOverrides(unet, 77)).toEqual({ sequence: 77 });
+    expect(textLengthOverrides(readGraphInputs(files.get('vae_decoder/model.onnx')!), 77)).toEqual({});
+  });
+
+  it('refuses bytes that are not a model rather than inventing inputs', () => {
+    expect(() => readGraphInputs(new Uint8Array([0x3a, 0xff, 0xff, 0xff, 0x0f]))).toThrow();
+    expect(readGraphInputs(new Uint8Array(0))).toEqual([]);
+  });
+});
