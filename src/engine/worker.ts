@@ -34,6 +34,21 @@ function storeFailure(e: unknown): WorkerOutcome<never> {
   return { ok: false, kind: 'model', message };
 }
 
+/** Each helper graph is fetched once per worker (latent-step backs two sessions, and reloading a model asks again). */
+function memoized(load: (file: string) => Promise<Uint8Array>): (file: string) => Promise<Uint8Array> {
+  const cache = new Map<string, Promise<Uint8Array>>();
+  return (file) => {
+    let p = cache.get(file);
+    if (!p) {
+      p = load(file);
+      cache.set(file, p);
+      // a failed fetch is not remembered: the next load tries again
+      p.catch(() => cache.delete(file));
+    }
+    return p;
+  };
+}
+
 async function fetchBytes(url: string): Promise<Uint8Array> {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
@@ -79,7 +94,7 @@ const api: EngineWorkerApi = {
     store = new ModelStore();
     engine = new Engine(ort as unknown as OrtModule, store, choice, {
       loop,
-      helperGraph: helpersUrl ? (file) => fetchBytes(new URL(file, helpersUrl).href) : undefined,
+      helperGraph: helpersUrl ? memoized((file) => fetchBytes(new URL(file, helpersUrl).href)) : undefined,
     });
     engine.setPreviewModel(previewModel ?? null);
     return choice;

@@ -76,7 +76,8 @@ test.describe('offline', () => {
     const onnxFromNetwork: string[] = [];
     const onnxFromServiceWorker: string[] = [];
     page.on('response', (r) => {
-      if (/\.onnx(\?|$)/.test(r.url())) (r.fromServiceWorker() ? onnxFromServiceWorker : onnxFromNetwork).push(r.url());
+      // model weights only: the engine's own helper graphs (engine/*.onnx, bytes each) are precached on purpose
+      if (/\.onnx(\?|$)/.test(r.url()) && !new URL(r.url()).pathname.startsWith('/engine/')) (r.fromServiceWorker() ? onnxFromServiceWorker : onnxFromNetwork).push(r.url());
     });
     page.on('console', (m) => { if (m.type() === 'error' && !m.text().includes('[W:onnxruntime')) console.log(`[page ${expectedBackend}] ${m.text()}`); });
 
@@ -86,13 +87,16 @@ test.describe('offline', () => {
     expect(online.status, JSON.stringify(online.message)).toBe('success');
     const onlinePixels = await pixelsOf(page, online.output![0]);
 
-    // The precache holds the shell, ORT's runtime and the model configs, and no weights.
+    // The precache holds the shell, ORT's runtime, the model configs and the engine's helper graphs, and no weights.
     const urls = await cachedUrls(page);
     const paths = urls.map((u) => new URL(u).pathname);
-    for (const needed of ['/index.html', '/ort/ort-wasm-simd-threaded.asyncify.wasm', '/ort/ort-wasm-simd-threaded.asyncify.mjs', '/models/models.json', '/models/tiny-sd/unet/config.json', '/manifest.webmanifest']) {
+    for (const needed of [
+      '/index.html', '/ort/ort-wasm-simd-threaded.asyncify.wasm', '/ort/ort-wasm-simd-threaded.asyncify.mjs', '/models/models.json',
+      '/models/tiny-sd/unet/config.json', '/manifest.webmanifest', '/engine/latent-step.f32.onnx',
+    ]) {
       expect(paths, needed).toContain(needed);
     }
-    expect(paths.filter((p) => p.endsWith('.onnx'))).toEqual([]);
+    expect(paths.filter((p) => p.endsWith('.onnx') && !p.startsWith('/engine/'))).toEqual([]);
 
     await context.setOffline(true);
     await page.reload();
