@@ -96,7 +96,8 @@ export function schedulerConfig(): Record<string, unknown> {
   };
 }
 
-function modelIndex(spec: SetSpec): Record<string, unknown> {
+/** model_index.json as diffusers writes it; the bench's own set uses it too. */
+export function modelIndex(spec: Pick<SetSpec, 'pipeline' | 'description' | 'safetyChecker'>): Record<string, unknown> {
   return {
     _class_name: spec.pipeline,
     _diffusers_version: DIFFUSERS_VERSION,

@@ -10,14 +10,28 @@ import { DType } from '../onnx/proto.ts';
 import { floatOutput, SEED, TEXT_HEADS, TEXT_HIDDEN, TEXT_LAYERS, type FloatIO } from './common.ts';
 import { MAX_LENGTH } from './tokenizer.ts';
 
+export interface TextEncoderSize {
+  hidden: number;
+  heads: number;
+  layers: number;
+}
+
+/** The tiny sets' text encoder: today's constants. */
+export const TINY_TEXT_ENCODER_SIZE: TextEncoderSize = { hidden: TEXT_HIDDEN, heads: TEXT_HEADS, layers: TEXT_LAYERS };
+
 export interface TextEncoderSpec {
   vocabSize: number;
   endId: number;
   io: FloatIO;
+  /** Defaults to TINY_TEXT_ENCODER_SIZE. */
+  size?: TextEncoderSize;
+  /** config.json's _name_or_path; defaults to the tiny sets'. */
+  nameOrPath?: string;
 }
 
 export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
-  const D = TEXT_HIDDEN;
+  const size = spec.size ?? TINY_TEXT_ENCODER_SIZE;
+  const D = size.hidden;
   const b = new GraphBuilder('text_encoder', SEED);
   const ids = b.input('input_ids', DType.INT32, ['batch', 'sequence']);
   const seqLen = shapeSlice(b, ids, 1, 2);
@@ -35,10 +49,10 @@ export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
   for (let i = 0; i < MAX_LENGTH; i++) for (let j = i + 1; j < MAX_LENGTH; j++) causal[i * MAX_LENGTH + j] = -1e9;
   const mask = b.op('Slice', [b.tensor('causal_mask', [MAX_LENGTH, MAX_LENGTH], causal), b.int64([0, 0]), seqLen2, b.int64([0, 1])]);
 
-  for (let layer = 0; layer < TEXT_LAYERS; layer++) {
+  for (let layer = 0; layer < size.layers; layer++) {
     h = b.scope(`encoder/layers.${layer}`, () => {
       const normed1 = layerNorm(b, 'layer_norm1', h, D);
-      const attn = attention(b, 'self_attn', normed1, normed1, { heads: TEXT_HEADS, dim: D, kvDim: D, qkvBias: true, scoreBias: mask });
+      const attn = attention(b, 'self_attn', normed1, normed1, { heads: size.heads, dim: D, kvDim: D, qkvBias: true, scoreBias: mask });
       const h1 = b.op('Add', [h, attn]);
       const normed2 = layerNorm(b, 'layer_norm2', h1, D);
       const mlp = b.scope('mlp', () => linear3d(b, 'fc2', gelu(b, linear3d(b, 'fc1', normed2, D, 4 * D)), 4 * D, D));
@@ -66,24 +80,25 @@ export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
 }
 
 export function textEncoderConfig(spec: TextEncoderSpec, startId: number): Record<string, unknown> {
+  const size = spec.size ?? TINY_TEXT_ENCODER_SIZE;
   return {
-    _name_or_path: 'sd-browser/tiny-sd',
+    _name_or_path: spec.nameOrPath ?? 'sd-browser/tiny-sd',
     architectures: ['CLIPTextModel'],
     attention_dropout: 0,
     bos_token_id: startId,
     eos_token_id: spec.endId,
     hidden_act: 'gelu',
-    hidden_size: TEXT_HIDDEN,
+    hidden_size: size.hidden,
     initializer_factor: 1,
     initializer_range: 0.02,
-    intermediate_size: 4 * TEXT_HIDDEN,
+    intermediate_size: 4 * size.hidden,
     layer_norm_eps: 1e-5,
     max_position_embeddings: MAX_LENGTH,
     model_type: 'clip_text_model',
-    num_attention_heads: TEXT_HEADS,
-    num_hidden_layers: TEXT_LAYERS,
+    num_attention_heads: size.heads,
+    num_hidden_layers: size.layers,
     pad_token_id: spec.endId,
-    projection_dim: TEXT_HIDDEN,
+    projection_dim: size.hidden,
     torch_dtype: spec.io,
     vocab_size: spec.vocabSize,
   };
