@@ -246,6 +246,8 @@ export interface StoredRead {
  * incrementally when asked (against the record's sha256 when it has one) and copies them into
  * `target` when given, so a caller that needs the bytes pays for one read, not two.
  */
+const READ_AHEAD = 4;
+
 export async function readStoredFile(
   chunks: ChunkStore,
   modelId: string,
@@ -259,18 +261,26 @@ export async function readStoredFile(
   const count = Math.ceil(rec.size / rec.chunkSize);
   if (rec.chunks !== count) return fail(`expected ${count} chunks, the record counts ${rec.chunks}`);
   const hasher = options.hash ? createSha256() : null;
-  let next = count > 0 ? chunks.getChunk(modelId, path, 0) : null;
+  // Reads run READ_AHEAD chunks ahead of the copy and hashing: IndexedDB serves concurrent gets faster
+  // than one at a time, and at most that many chunks are in memory beside the target.
+  const pending: Promise<ArrayBuffer | undefined>[] = [];
+  const settleAll = () => Promise.all(pending.splice(0).map((p) => p.catch(() => undefined)));
+  let requested = 0;
   for (let i = 0; i < count; i++) {
-    const bytes = await next;
-    // the next read overlaps this chunk's hashing
-    next = i + 1 < count ? chunks.getChunk(modelId, path, i + 1) : null;
+    while (requested < count && requested < i + READ_AHEAD) {
+      const read = chunks.getChunk(modelId, path, requested++);
+      // handled here too, so that a failing read ahead of the one awaited is not an unhandled rejection
+      read.catch(() => undefined);
+      pending.push(read);
+    }
+    const bytes = await pending.shift();
     const expected = i + 1 < count ? rec.chunkSize : rec.size - i * rec.chunkSize;
     if (!bytes) {
-      await next?.catch(() => undefined);
+      await settleAll();
       return fail(`chunk ${i} is missing`);
     }
     if (bytes.byteLength !== expected) {
-      await next?.catch(() => undefined);
+      await settleAll();
       return fail(`chunk ${i} has ${bytes.byteLength} bytes, expected ${expected}`);
     }
     const view = new Uint8Array(bytes);
