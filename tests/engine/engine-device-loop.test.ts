@@ -18,10 +18,10 @@ import { ModelStore } from '../../src/models/model-store.ts';
 import type { ModelSource } from '../../src/models/model-source.ts';
 import { generateTinyModels } from '../../tools/generate-tiny-models.ts';
 import { buildHelpers } from '../../tools/engine-helpers/graphs.ts';
-import { nodeWebgpuUnavailableReason } from '../support/node-webgpu.ts';
+import { nodeWebgpuUnavailableReason } from '../../tools/node-webgpu.ts';
 
 const WEBGPU_UNAVAILABLE = await nodeWebgpuUnavailableReason();
-// Without a Vulkan adapter for onnxruntime-node (see tests/support/node-webgpu.ts) there is no GPU to keep latents on.
+// Without a Vulkan adapter for onnxruntime-node (see tools/node-webgpu.ts) there is no GPU to keep latents on.
 if (WEBGPU_UNAVAILABLE) console.info(`engine-device-loop: skipped, no WebGPU adapter for onnxruntime-node: ${WEBGPU_UNAVAILABLE}`);
 
 let dir = '';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTinyModels, MANIFEST_NAME, type Manifest } from '../../tools/generate-tiny-models.ts';
 import { GraphBuilder } from '../../tools/onnx/graph.ts';
 import { WEBGPU_OPS } from '../../tools/onnx/ops.ts';
-import { nodeWebgpuUnavailableReason } from '../support/node-webgpu.ts';
+import { nodeWebgpuUnavailableReason } from '../../tools/node-webgpu.ts';
 import { DType, onnx } from '../../tools/onnx/proto.ts';
 import { sd15AlphasCumprod } from '../../tools/tiny-models/schedule.ts';
 import { bpe, bytesToUnicode, PROMPT_WORDS, wordSymbols } from '../../tools/tiny-models/tokenizer.ts';

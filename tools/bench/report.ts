@@ -1,29 +1,53 @@
-/** The bench's table: one row per figure, one column per backend, each cell with its median and spread. */
+/**
+ * The bench's table: one row per figure, one column per case and backend, each cell with its median
+ * and spread, and the issue's targets checked against the figures (met, or missed with the figure).
+ */
 import { formatSummary, summarize, type Summary } from './stats.ts';
-import type { BackendMeasurements, BenchBackend, LoadSample } from './measure.ts';
+import type { BackendMeasurements, LoadSample, LoopMeta, RunKind, RunSample } from './measure.ts';
 import type { HeapPeak } from './worker-heap.ts';
 
 export interface Row {
   metric: string;
-  cells: Partial<Record<BenchBackend, string>>;
-  /** How it was measured, or why it is not measured yet. */
+  cells: Record<string, string>;
+  /** How it was measured, or why it is not measured. */
   note: string;
 }
 
 export interface BackendSummary {
-  stepIntervalMs: Summary | null;
-  secondsPerStep: Summary | null;
+  stepIntervalMs: Partial<Record<RunKind, Summary | null>>;
+  generationTime: Partial<Record<RunKind, Summary | null>>;
   firstStepMs: Summary | null;
   afterLoopMs: Summary | null;
-  generationTime: Summary | null;
+  /** The guided auto-loop runs' loop figures. */
+  overheadShare: Summary | null;
+  uploadBytesPerStep: Summary | null;
+  readbackBytesPerStep: Summary | null;
+  readbackOutsidePreviews: Summary | null;
+  previewSteps: Summary | null;
+  loopMode: string;
+  loopReason: string;
+  naiveOverheadShare: Summary | null;
+  naiveReadbackBytesPerStep: Summary | null;
   coldLoadSeconds: Summary | null;
   warmLoadSeconds: Summary | null;
+  /** Engine figures of the warm loads: IndexedDB read + session creation, and creation alone (the in-memory reference). */
+  warmEngineSeconds: Summary | null;
+  inMemorySeconds: Summary | null;
+  largestFileMB: number | null;
   /** Per load kind, MB: the page's JS heap, the worker's JS heap, the worker's ArrayBuffers. */
   heap: Record<'cold' | 'warm', { pageMB: Summary | null; workerMB: Summary | null; workerBuffersMB: Summary | null }>;
   longestTaskMs: Summary | null;
 }
 
 const MB = 1024 * 1024;
+
+export function columnOf(m: BackendMeasurements): string {
+  return `${m.plan.case} ${m.plan.backend}`;
+}
+
+function loops(runs: RunSample[], kind: RunKind): LoopMeta[] {
+  return runs.filter((r) => r.kind === kind && r.loop).map((r) => r.loop!);
+}
 
 export function summarizeBackend(m: BackendMeasurements): BackendSummary {
   const heap = (loads: LoadSample[]) => {
@@ -34,14 +58,31 @@ export function summarizeBackend(m: BackendMeasurements): BackendSummary {
       workerBuffersMB: summarize(workers.map((p) => p.backingBytes / MB)),
     };
   };
+  const byKind = <T>(f: (runs: RunSample[]) => T): Partial<Record<RunKind, T>> =>
+    Object.fromEntries((['guided', 'unguided', 'naive'] as const).map((k) => [k, f(m.runs.filter((r) => r.kind === k))]));
+  const guided = loops(m.runs, 'guided');
+  const naive = loops(m.runs, 'naive');
+  const engines = m.warm.map((l) => l.engine).filter((e) => e !== null);
+  const largest = [...m.cold, ...m.warm].map((l) => l.engine?.largestFileBytes ?? 0);
   return {
-    stepIntervalMs: summarize(m.runs.flatMap((r) => r.stepIntervalsMs)),
-    secondsPerStep: summarize(m.runs.map((r) => r.secondsPerStep)),
-    firstStepMs: summarize(m.runs.map((r) => r.firstStepMs).filter((v): v is number => v !== null)),
-    afterLoopMs: summarize(m.runs.map((r) => r.afterLoopMs).filter((v): v is number => v !== null)),
-    generationTime: summarize(m.runs.map((r) => r.generationTime)),
+    stepIntervalMs: byKind((runs) => summarize(runs.flatMap((r) => r.stepIntervalsMs))),
+    generationTime: byKind((runs) => summarize(runs.map((r) => r.generationTime))),
+    firstStepMs: summarize(m.runs.filter((r) => r.kind === 'guided').map((r) => r.firstStepMs).filter((v): v is number => v !== null)),
+    afterLoopMs: summarize(m.runs.filter((r) => r.kind === 'guided').map((r) => r.afterLoopMs).filter((v): v is number => v !== null)),
+    overheadShare: summarize(guided.map((l) => l.overhead_share * 100)),
+    uploadBytesPerStep: summarize(guided.map((l) => l.upload_bytes_per_step)),
+    readbackBytesPerStep: summarize(guided.map((l) => l.readback_bytes_per_step)),
+    readbackOutsidePreviews: summarize(guided.map((l) => l.readback_bytes_per_step_outside_previews)),
+    previewSteps: summarize(guided.map((l) => l.preview_steps)),
+    loopMode: guided[0]?.mode ?? 'unknown',
+    loopReason: guided[0]?.reason ?? '',
+    naiveOverheadShare: summarize(naive.map((l) => l.overhead_share * 100)),
+    naiveReadbackBytesPerStep: summarize(naive.map((l) => l.readback_bytes_per_step)),
     coldLoadSeconds: summarize(m.cold.map((l) => l.readyMs / 1000)),
     warmLoadSeconds: summarize(m.warm.map((l) => l.readyMs / 1000)),
+    warmEngineSeconds: summarize(engines.map((e) => e.readSeconds + e.createSeconds)),
+    inMemorySeconds: summarize(engines.map((e) => e.createSeconds)),
+    largestFileMB: Math.max(0, ...largest) > 0 ? Math.max(...largest) / MB : null,
     heap: { cold: heap(m.cold), warm: heap(m.warm) },
     longestTaskMs: summarize(m.runs.map((r) => r.longestTaskMs)),
   };
@@ -58,88 +99,100 @@ function heapCell(s: BackendSummary, key: HeapKey): string {
   return `cold ${f(cold)}, warm ${f(warm)}`;
 }
 
-const NOT_YET = 'not measured yet';
+function ratio(a: Summary | null | undefined, b: Summary | null | undefined): number | null {
+  return a && b && b.median > 0 ? a.median / b.median : null;
+}
 
-export function buildRows(results: BackendMeasurements[], summaries: Map<BenchBackend, BackendSummary>): Row[] {
+const x = (v: number | null, digits = 2) => (v === null ? 'n/a' : `${v.toFixed(digits)}x`);
+const bytes = (s: Summary | null) => (s ? `${Math.round(s.median)} B` : 'n/a');
+
+/** The issue's targets, per column: "met" or "MISSED" with the figure. */
+function targets(s: BackendSummary, m: BackendMeasurements): string[] {
+  const out: string[] = [];
+  const check = (name: string, ok: boolean | null, figure: string) => out.push(`${name}: ${ok === null ? 'n/a' : ok ? 'met' : 'MISSED'} (${figure})`);
+  check('overhead <= 3%', s.overheadShare ? s.overheadShare.median <= 3 : null, s.overheadShare ? `${s.overheadShare.median.toFixed(2)}%` : 'n/a');
+  if (m.plan.backend === 'webgpu') {
+    check('0 latent B read back/step outside previews', s.readbackOutsidePreviews ? s.readbackOutsidePreviews.max === 0 : null, bytes(s.readbackOutsidePreviews));
+  }
+  const g = ratio(s.stepIntervalMs.guided, s.stepIntervalMs.unguided);
+  check('guided <= 1.1x unguided step', g === null ? null : g <= 1.1, x(g));
+  const w = ratio(s.warmEngineSeconds, s.inMemorySeconds);
+  check('warm load <= 1.2x in-memory', w === null ? null : w <= 1.2, x(w));
+  const peak = Math.max(s.heap.cold.workerBuffersMB?.max ?? 0, s.heap.warm.workerBuffersMB?.max ?? 0, s.heap.cold.workerMB?.max ?? 0, s.heap.warm.workerMB?.max ?? 0);
+  const h = s.largestFileMB ? peak / s.largestFileMB : null;
+  check('load heap <= 1.3x largest file', h === null ? null : h <= 1.3, x(h));
+  check('no main-thread task > 50 ms', s.longestTaskMs ? s.longestTaskMs.max <= 50 : null, s.longestTaskMs && s.longestTaskMs.max > 0 ? `${s.longestTaskMs.max.toFixed(0)} ms` : 'none over 50 ms');
+  return out;
+}
+
+export function buildRows(results: BackendMeasurements[], summaries: Map<string, BackendSummary>): Row[] {
   const per = (f: (m: BackendMeasurements, s: BackendSummary) => string): Row['cells'] =>
-    Object.fromEntries(results.map((m) => [m.plan.backend, f(m, summaries.get(m.plan.backend)!)]));
-  const same = (text: string): Row['cells'] => Object.fromEntries(results.map((m) => [m.plan.backend, text]));
-  return [
+    Object.fromEntries(results.map((m) => [columnOf(m), f(m, summaries.get(columnOf(m))!)]));
+  const step = (kind: RunKind) => per((_, s) => formatSummary(s.stepIntervalMs[kind] ?? null, 'ms', 1));
+  const whole = (kind: RunKind) => per((m, s) => (s.generationTime[kind] ? `${formatSummary(s.generationTime[kind] ?? null, 's', 2)}` : 'not run'));
+  const rows: Row[] = [
     {
-      metric: 'setup (tiny-sd, text2img, guided)',
-      cells: per((m) => `${m.plan.size}x${m.plan.size}, ${m.plan.steps} steps, ${m.plan.runs} run(s)`),
-      note: 'WASM after an untimed 2-step warm-up run at the same size; WebGPU without one (see the note above the table)',
+      metric: 'setup',
+      cells: per((m) => `${m.plan.size}x${m.plan.size}, ${m.plan.steps} steps, runs ${m.plan.runs}+${m.plan.unguidedRuns}+${m.plan.naiveRuns}`),
+      note: 'text2img, EulerDiscreteScheduler (the models\' own), runs: guided (7.5) + unguided (1.0) + naive baseline; untimed warm-up where the plan has one',
     },
+    { metric: 'loop', cells: per((_, s) => s.loopMode), note: 'meta.timings.loop.mode of the guided runs: device = GPU-resident loop, host = through JavaScript' },
+    { metric: 'step time, guided', cells: step('guided'), note: 'interval between successive "step k of N" progress events in the page: UNet + guidance + scheduler + preview + messaging' },
+    { metric: 'step time, unguided (batch 1)', cells: step('unguided'), note: 'the same with guidance_scale 1: one batch-1 UNet call per step' },
+    { metric: 'guided / unguided step', cells: per((_, s) => x(ratio(s.stepIntervalMs.guided, s.stepIntervalMs.unguided))), note: 'what the second half of the batch-2 UNet call costs' },
+    { metric: 'whole image, guided', cells: whole('guided'), note: 'generationTime: text encoding + loop + VAE decode + PNG' },
+    { metric: 'pipeline overhead share', cells: per((_, s) => formatSummary(s.overheadShare, '%', 2)), note: 'meta.timings.loop: 1 - (time awaited in session.run) / (loop time), steps only' },
+    { metric: 'upload B/step', cells: per((_, s) => bytes(s.uploadBytesPerStep)), note: 'host -> GPU bytes per step (timestep, step weights, ancestral noise; WASM: no GPU, 0)' },
+    { metric: 'read-back B/step', cells: per((_, s) => bytes(s.readbackBytesPerStep)), note: 'GPU -> host bytes per step, preview steps and the final latents included' },
+    { metric: 'read-back B/step outside previews', cells: per((_, s) => bytes(s.readbackOutsidePreviews)), note: 'the same over the steps that showed no preview, the last step (the result) excluded' },
+    { metric: 'preview steps per run', cells: per((_, s) => (s.previewSteps ? String(s.previewSteps.median) : 'n/a')), note: 'steps whose latents came back for a live preview (the preview budget is 10% of step time)' },
+    { metric: 'naive baseline: step time', cells: step('naive'), note: '?loop=naive: two batch-1 UNet calls for guidance, prediction read back every step, scheduler in JS' },
+    { metric: 'naive baseline: whole image', cells: whole('naive'), note: 'generationTime of the naive runs' },
     {
-      metric: 'step time (page-observed)',
-      cells: per((_, s) => formatSummary(s.stepIntervalMs, 'ms', 1)),
-      note: 'interval between successive "step k of N" progress events in the page: UNet + guidance + scheduler + preview + messaging',
+      metric: 'naive / auto ratio (step, whole)',
+      cells: per((_, s) => `${x(ratio(s.stepIntervalMs.naive, s.stepIntervalMs.guided))}, ${x(ratio(s.generationTime.naive, s.generationTime.guided))}`),
+      note: 'above 1: the auto loop is faster by that factor on this machine',
     },
-    {
-      metric: 'seconds per step (meta.timings)',
-      cells: per((_, s) => formatSummary(s.secondsPerStep, 's')),
-      note: 'what the API reports: the engine times all of runPipeline, so text encoding and VAE decode are in it too (it overstates the step)',
-    },
-    {
-      metric: 'first step incl. text encoding',
-      cells: per((_, s) => formatSummary(s.firstStepMs, 'ms', 1)),
-      note: 'from the text2img call until "step 1 of N" in the page',
-    },
-    {
-      metric: 'after the loop (VAE decode, PNG)',
-      cells: per((_, s) => formatSummary(s.afterLoopMs, 'ms', 1)),
-      note: 'from the last step\'s progress event until the response arrives',
-    },
-    {
-      metric: 'whole image (generationTime)',
-      cells: per((m, s) => `${formatSummary(s.generationTime, 's', 2)} for ${m.plan.steps} steps`),
-      note: 'text encoding + loop + VAE decode + PNG, as the API response reports it',
-    },
-    {
-      metric: 'cold load (network)',
-      cells: per((_, s) => formatSummary(s.coldLoadSeconds, 's', 2)),
-      note: 'fresh browser context: navigation start until body[data-ready="true"]',
-    },
-    {
-      metric: 'warm load (IndexedDB)',
-      cells: per((_, s) => formatSummary(s.warmLoadSeconds, 's', 2)),
-      note: 'reload in the same context: weights from IndexedDB, app and ORT from the service worker',
-    },
-    {
-      metric: 'peak JS heap during load, page',
-      cells: per((_, s) => heapCell(s, 'pageMB')),
-      note: 'highest over the loads of each kind. Main thread: performance.memory.usedJSHeapSize every 10 ms (--enable-precise-memory-info)',
-    },
-    {
-      metric: 'peak JS heap during load, worker',
-      cells: per((_, s) => heapCell(s, 'workerMB')),
-      note: 'engine worker: DevTools Runtime.getHeapUsage usedSize every 25 ms (workers have no performance.memory)',
-    },
+    { metric: 'first step incl. text encoding', cells: per((_, s) => formatSummary(s.firstStepMs, 'ms', 1)), note: 'from the text2img call until "step 1 of N" in the page' },
+    { metric: 'after the loop (VAE decode, PNG)', cells: per((_, s) => formatSummary(s.afterLoopMs, 'ms', 1)), note: 'from the last step\'s progress event until the response arrives' },
+    { metric: 'cold load (network)', cells: per((_, s) => formatSummary(s.coldLoadSeconds, 's', 2)), note: 'fresh browser context: navigation start until body[data-ready="true"]' },
+    { metric: 'warm load (IndexedDB), page', cells: per((_, s) => formatSummary(s.warmLoadSeconds, 's', 2)), note: 'reload in the same context: weights from IndexedDB, app and ORT from the service worker' },
+    { metric: 'warm load, engine', cells: per((_, s) => formatSummary(s.warmEngineSeconds, 's', 3)), note: 'LoadedModelInfo.loadTimings: IndexedDB read + session creation' },
+    { metric: 'in-memory reference', cells: per((_, s) => formatSummary(s.inMemorySeconds, 's', 3)), note: 'session creation from the bytes already in memory (the same load without the store)' },
+    { metric: 'warm / in-memory', cells: per((_, s) => x(ratio(s.warmEngineSeconds, s.inMemorySeconds))), note: 'the store\'s cost on top of an in-memory load' },
+    { metric: 'largest model file', cells: per((_, s) => (s.largestFileMB ? `${s.largestFileMB.toFixed(1)} MB` : 'n/a')), note: 'LoadedModelInfo.loadTimings.largestFileBytes' },
+    { metric: 'peak JS heap during load, page', cells: per((_, s) => heapCell(s, 'pageMB')), note: 'main thread: performance.memory.usedJSHeapSize every 10 ms (--enable-precise-memory-info)' },
+    { metric: 'peak JS heap during load, worker', cells: per((_, s) => heapCell(s, 'workerMB')), note: 'engine worker: DevTools Runtime.getHeapUsage usedSize every 25 ms' },
     {
       metric: 'peak ArrayBuffers during load, worker',
       cells: per((_, s) => heapCell(s, 'workerBuffersMB')),
-      note: "engine worker: Runtime.getHeapUsage backingStorageSize every 25 ms (ArrayBuffer stores: the weights' bytes, and on a cold load ORT's fetched .wasm); a peak shorter than 25 ms can be missed",
+      note: "engine worker: Runtime.getHeapUsage backingStorageSize every 25 ms (the weights' bytes, ORT's wasm memory, on a cold load ORT's fetched .wasm); a peak shorter than 25 ms can be missed",
     },
     {
       metric: 'longest main-thread task during a run',
       cells: per((_, s) => (s.longestTaskMs && s.longestTaskMs.max === 0 ? 'none over 50 ms' : formatSummary(s.longestTaskMs, 'ms', 0))),
       note: "PerformanceObserver 'longtask' (reports tasks over 50 ms), max per run",
     },
-    { metric: 'pipeline overhead share', cells: same(NOT_YET), note: 'needs timing around session.run inside the engine (issue 6, item 2)' },
-    { metric: 'bytes GPU<->CPU per step', cells: same(NOT_YET), note: 'needs a byte count at the engine\'s tensor boundary; today every step reads latents back (item 2)' },
-    { metric: 'load from in-memory ArrayBuffer', cells: same(NOT_YET), note: 'needs an engine entry that takes bytes directly, the reference for the lean load path (item 3)' },
-    { metric: 'bench-sd case', cells: same(NOT_YET), note: 'the ~100-200 M parameter bench-sd model is not generated yet' },
-    { metric: 'naive baseline ratio', cells: same(NOT_YET), note: 'the naive loop (per-step read-back, two UNet calls) exists only once the GPU-resident loop replaces it' },
   ];
+  const checks = results.map((m) => targets(summaries.get(columnOf(m))!, m));
+  const count = Math.max(...checks.map((c) => c.length));
+  for (let i = 0; i < count; i++) {
+    rows.push({
+      metric: `target ${i + 1}`,
+      cells: Object.fromEntries(results.map((m, j) => [columnOf(m), checks[j][i] ?? ''])),
+      note: i === 0 ? 'the issue\'s targets; each miss is explained in the README with its cause' : '',
+    });
+  }
+  return rows;
 }
 
 /** Aligned text, wrapped notes below, so it pastes into a README or an issue as it is. */
-export function formatTable(rows: Row[], backends: BenchBackend[]): string {
-  const header = ['metric', ...backends.map((b) => b.toUpperCase())];
-  const body = rows.map((r) => [r.metric, ...backends.map((b) => r.cells[b] ?? '')]);
+export function formatTable(rows: Row[], columns: string[]): string {
+  const header = ['metric', ...columns];
+  const body = rows.map((r) => [r.metric, ...columns.map((c) => r.cells[c] ?? '')]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const out = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line), ''];
-  rows.forEach((r) => out.push(`- ${r.metric}: ${r.note}`));
+  rows.filter((r) => r.note).forEach((r) => out.push(`- ${r.metric}: ${r.note}`));
   return out.join('\n');
 }

@@ -24,7 +24,7 @@ export function summarize(values: number[]): Summary | null {
 }
 
 /** "1.23 s (1.10-1.40, n=5)": median, then min-max for few samples and p10-p90 for many. */
-export function formatSummary(s: Summary | null, unit: 's' | 'ms' | 'MB', digits = 3): string {
+export function formatSummary(s: Summary | null, unit: 's' | 'ms' | 'MB' | '%', digits = 3): string {
   if (!s) return 'no samples';
   const f = (v: number) => v.toFixed(digits);
   const spread = s.n === 1 ? '' : s.n >= 10 ? ` (p10-p90 ${f(s.p10)}-${f(s.p90)}, n=${s.n})` : ` (min-max ${f(s.min)}-${f(s.max)}, n=${s.n})`;

@@ -2,11 +2,11 @@
  * onnxruntime-node's WebGPU EP needs a Vulkan driver; on this project's machines that is Chromium's
  * SwiftShader, found only when the process starts with
  * LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
- * (tools/run-tests.ts sets both). Tests that need it skip and say why when no adapter is found.
+ * (tools/run-tests.ts sets both; `npm run bench -- --node` re-runs itself with them). Tests that need it skip and say why when no adapter is found.
  */
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from '../../tools/onnx/graph.ts';
-import { DType } from '../../tools/onnx/proto.ts';
+import { GraphBuilder } from './onnx/graph.ts';
+import { DType } from './onnx/proto.ts';
 
 async function probe(): Promise<string | null> {
   const b = new GraphBuilder('probe', 0);
