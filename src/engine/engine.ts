@@ -288,7 +288,8 @@ export class Engine {
 
   /** True where the device loop may run on this backend, else why the loop runs on the host. */
   private hostLoopReason(backend: Backend): true | string {
-    if (backend !== 'webgpu') return 'WASM runs on the CPU: the latents are in host memory already';
+    if (backend === 'wasm') return 'WASM runs on the CPU: the latents are in host memory already';
+    if (backend !== 'webgpu') return `the ${backend} backend runs on the CPU: the latents are in host memory already`;
     if (this.loopPreference === 'host') return 'the host loop was asked for';
     if (this.loopPreference === 'naive') return 'the naive baseline was asked for: guidance as two batch-1 UNet calls, latents through the host every step';
     if (!this.options.helperGraph) return 'the engine was started without its helper graphs';

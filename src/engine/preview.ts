@@ -153,6 +153,8 @@ export interface LivePreviewOptions {
   budget?: number;
   /** TAESD is used only when the budget lets it run at least every this many steps. */
   maxTaesdInterval?: number;
+  /** Seconds between previews that read latents back from the GPU (wants()): at most four a second by default. */
+  minDeviceInterval?: number;
   now?: () => number;
 }
 
@@ -173,6 +175,8 @@ export class LivePreview {
   private mode: PreviewDecoderKind | null = null;
   private linearCost = 0;
   private lastSize: [number, number] = [0, 0];
+  private lastPreviewAt: number | null = null;
+  private readonly minDeviceInterval: number;
 
   constructor(
     private readonly taesd: TaesdDecoder | null,
@@ -180,6 +184,7 @@ export class LivePreview {
   ) {
     this.budget = options.budget ?? 0.1;
     this.maxTaesdInterval = options.maxTaesdInterval ?? 4;
+    this.minDeviceInterval = options.minDeviceInterval ?? 0.25;
     this.now = options.now ?? (() => performance.now() / 1000);
   }
 
@@ -199,6 +204,10 @@ export class LivePreview {
   wants(step: number, totalSteps: number): boolean {
     if (step >= totalSteps) return false;
     if (this.mode === null || step === 1) return true;
+    // Each read-back drains the GPU's queue: a few previews a second is all the eye needs. The read
+    // would happen when the coming step ends, at the pace of the steps so far.
+    const readAt = this.now() + this.stepSeconds / (step - 1);
+    if (this.lastPreviewAt !== null && readAt - this.lastPreviewAt < this.minDeviceInterval) return false;
     const estimate = this.mode === 'taesd' ? this.taesd!.estimate(...this.lastSize) : this.linearCost;
     const expectedStepSeconds = (this.stepSeconds * step) / (step - 1);
     return this.previewSeconds + estimate <= this.budget * expectedStepSeconds;
@@ -223,6 +232,7 @@ export class LivePreview {
       image = linearPreview(latents, dims);
     }
     const cost = this.now() - started;
+    this.lastPreviewAt = this.now();
     this.previewSeconds += cost;
     if (this.mode === 'taesd') this.taesd!.record(h, w, cost);
     else this.linearCost = cost;

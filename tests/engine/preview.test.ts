@@ -101,6 +101,25 @@ describe('preview budget', () => {
     expect(made.every((m) => m.decoder === 'linear' && m.width === 8)).toBe(true);
   });
 
+  it('asks the GPU loop for latents at most four times a second, and every step when steps are slow', async () => {
+    const ask = async (stepSeconds: number, steps: number) => {
+      const clock = { t: 0 };
+      const live = new LivePreview(null, { now: () => clock.t });
+      const latents = new Float32Array(4 * 8 * 8);
+      const read: number[] = [];
+      for (let step = 1; step <= steps; step++) {
+        const wanted = live.wants(step, steps);
+        clock.t += stepSeconds;
+        if (wanted) read.push(step);
+        await live.afterStep(step, steps, stepSeconds, wanted ? latents : null, [1, 4, 8, 8]);
+      }
+      return read;
+    };
+    // 62.5 ms steps (exact in binary): one read-back every 4 steps (0.25 s), never on the last step (the result reads it anyway)
+    expect(await ask(0.0625, 20)).toEqual([1, 5, 9, 13, 17]);
+    expect(await ask(0.5, 6)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('runs TAESD every few steps when it fits 10 % of the step time, and keeps to it', async () => {
     const clock = { t: 0 };
     // a step of 1 s, a TAESD decode of 0.25 s: every 3rd step at most
