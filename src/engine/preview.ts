@@ -176,6 +176,8 @@ export class LivePreview {
   private linearCost = 0;
   private lastSize: [number, number] = [0, 0];
   private lastPreviewAt: number | null = null;
+  /** The step whose latents wants() asked the GPU loop for. */
+  private promisedStep = 0;
   private readonly minDeviceInterval: number;
 
   constructor(
@@ -203,7 +205,12 @@ export class LivePreview {
    */
   wants(step: number, totalSteps: number): boolean {
     if (step >= totalSteps) return false;
-    if (this.mode === null || step === 1) return true;
+    const wanted = this.mode === null || step === 1 || this.fitsBefore(step);
+    if (wanted) this.promisedStep = step;
+    return wanted;
+  }
+
+  private fitsBefore(step: number): boolean {
     // Each read-back drains the GPU's queue: a few previews a second is all the eye needs. The read
     // would happen when the coming step ends, at the pace of the steps so far.
     const readAt = this.now() + this.stepSeconds / (step - 1);
@@ -217,11 +224,13 @@ export class LivePreview {
   async afterStep(step: number, totalSteps: number, seconds: number, latents: Float32Array | null, dims: readonly number[]): Promise<PreviewImage | null> {
     this.stepSeconds += seconds;
     if (step >= totalSteps || !latents) return null;
+    // latents read back from the GPU because wants() said yes are shown, whatever the step turned out to cost
+    const promised = this.promisedStep === step;
     const [, channels, h, w] = dims;
     this.lastSize = [h, w];
     if (this.mode === null) this.mode = await this.chooseMode(step, channels, h, w);
     const estimate = this.mode === 'taesd' ? this.taesd!.estimate(h, w) : this.linearCost;
-    if (this.previewSeconds + estimate > this.budget * this.stepSeconds) return null;
+    if (!promised && this.previewSeconds + estimate > this.budget * this.stepSeconds) return null;
     const started = this.now();
     let image: { rgba: Uint8ClampedArray; width: number; height: number };
     try {

@@ -111,7 +111,9 @@ describe('preview budget', () => {
         const wanted = live.wants(step, steps);
         clock.t += stepSeconds;
         if (wanted) read.push(step);
-        await live.afterStep(step, steps, stepSeconds, wanted ? latents : null, [1, 4, 8, 8]);
+        const preview = await live.afterStep(step, steps, stepSeconds, wanted ? latents : null, [1, 4, 8, 8]);
+        // latents fetched for a preview are always shown: a read-back with no preview would be waste
+        expect(preview !== null, `step ${step}`).toBe(wanted);
       }
       return read;
     };
