@@ -36,6 +36,8 @@ export interface LoadedModelInfo {
   loadTimings: { readSeconds: number; createSeconds: number; largestFileBytes: number };
 }
 
+type HelperSessions = Pick<Sessions, 'latentStep' | 'latentStepRead' | 'toDevice' | 'toHost'>;
+
 interface Sessions {
   textEncoder: ModelSession;
   unet: ModelSession;
@@ -260,25 +262,24 @@ export class Engine {
       const freeDimensionOverrides = textLengthOverrides(readGraphInputs(bytes), textLength);
       return createModelSession(label, bytes, { ort: this.ort, backend, externalData, freeDimensionOverrides, ...device });
     };
-    const sessions: Sessions = {
-      textEncoder: await create('text_encoder', GRAPH_FILES.textEncoder),
-      unet: null as unknown as ModelSession, // set just below: its options depend on the loop
-      vaeDecoder: null as unknown as ModelSession,
-    };
+    const textEncoder = await create('text_encoder', GRAPH_FILES.textEncoder);
     let deviceLoop: true | string = this.hostLoopReason(backend);
+    let helpers: HelperSessions = {};
+    let unet: ModelSession | null = null;
     if (deviceLoop === true) {
       // The UNet leaves its output on the GPU; run() reads it back through to-host where the host loop needs it.
-      const download = async (t: GpuTensor) => (await sessions.toHost!.runMixed({ x: t })).y;
-      sessions.unet = await create('unet', GRAPH_FILES.unet, { outputLocation: 'gpu-buffer', download });
+      const download = async (t: GpuTensor) => (await helpers.toHost!.runMixed({ x: t })).y;
+      unet = await create('unet', GRAPH_FILES.unet, { outputLocation: 'gpu-buffer', download });
       try {
-        Object.assign(sessions, await this.createHelpers(sessions.unet));
+        helpers = await this.createHelpers(unet);
       } catch (e) {
         deviceLoop = `the helper graphs could not be loaded (${errorText(e)})`;
-        await sessions.unet.release();
+        await unet.release();
+        unet = null;
       }
     }
-    if (deviceLoop !== true) sessions.unet = await create('unet', GRAPH_FILES.unet);
-    sessions.vaeDecoder = await create('vae_decoder', GRAPH_FILES.vaeDecoder);
+    unet ??= await create('unet', GRAPH_FILES.unet);
+    const sessions: Sessions = { textEncoder, unet, vaeDecoder: await create('vae_decoder', GRAPH_FILES.vaeDecoder), ...helpers };
     if (files.has(GRAPH_FILES.vaeEncoder)) sessions.vaeEncoder = await create('vae_encoder', GRAPH_FILES.vaeEncoder);
     if (files.has(SAFETY_CHECKER_FILES.graph)) sessions.safetyChecker = await create('safety_checker', SAFETY_CHECKER_FILES.graph);
     const unetBatch = sessions.unet.fixedBatch('sample');
@@ -297,18 +298,28 @@ export class Engine {
   }
 
   /** The helper sessions in the float type of the UNet's I/O. */
-  private async createHelpers(unet: ModelSession): Promise<Pick<Sessions, 'latentStep' | 'latentStepRead' | 'toDevice' | 'toHost'>> {
+  private async createHelpers(unet: ModelSession): Promise<HelperSessions> {
     const float = (type: string) => (type === 'float16' ? 'f16' : 'f32');
     const sampleType = float(unet.input('sample').type);
     if (float(unet.outputs[0].type) !== sampleType) throw new Error('the UNet\'s sample input and output differ in float type');
-    const helper = async (name: string, f: string, outputLocation: SessionFactoryOptions['outputLocation']) =>
-      createModelSession(`helper ${name}`, await this.options.helperGraph!(`${name}.${f}.onnx`), { ort: this.ort, backend: 'webgpu', outputLocation });
-    return {
-      latentStep: await helper('latent-step', sampleType, 'gpu-buffer'),
-      latentStepRead: await helper('latent-step', sampleType, { latents: 'cpu', next_sample: 'gpu-buffer' }),
-      toDevice: await helper('to-device', float(unet.input('encoder_hidden_states').type), 'gpu-buffer'),
-      toHost: await helper('to-host', sampleType, { y: 'cpu' }),
+    const made: ModelSession[] = [];
+    const helper = async (name: string, f: string, outputLocation: SessionFactoryOptions['outputLocation']) => {
+      const session = await createModelSession(`helper ${name}`, await this.options.helperGraph!(`${name}.${f}.onnx`), { ort: this.ort, backend: 'webgpu', outputLocation });
+      made.push(session);
+      return session;
     };
+    try {
+      return {
+        latentStep: await helper('latent-step', sampleType, 'gpu-buffer'),
+        latentStepRead: await helper('latent-step', sampleType, { latents: 'cpu', next_sample: 'gpu-buffer' }),
+        toDevice: await helper('to-device', float(unet.input('encoder_hidden_states').type), 'gpu-buffer'),
+        toHost: await helper('to-host', sampleType, { y: 'cpu' }),
+      };
+    } catch (e) {
+      // the ones made before the failure must not outlive it
+      await Promise.all(made.map((h) => h.release().catch(() => undefined)));
+      throw e;
+    }
   }
 
   /** The TAESD model set for live previews, or null for the linear approximation only. */

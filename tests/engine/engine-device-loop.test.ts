@@ -11,7 +11,7 @@ import { createStore } from 'idb-keyval';
 import * as ortNode from 'onnxruntime-node';
 import { decode } from 'fast-png';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Engine, type LoopPreference } from '../../src/engine/engine.ts';
+import { Engine, type LoadedModelInfo, type LoopPreference } from '../../src/engine/engine.ts';
 import type { EngineProgress, GenerationResult, Text2ImgJob } from '../../src/engine/jobs.ts';
 import type { OrtModule } from '../../src/engine/runtime.ts';
 import { ModelStore } from '../../src/models/model-store.ts';
@@ -30,15 +30,17 @@ const helpers = buildHelpers();
 const fileFetch: typeof fetch = async (input) => new Response(readFileSync(join(dir, decodeURIComponent(new URL(String(input)).pathname))));
 
 let storeCount = 0;
-async function engineFor(id: string, loop: LoopPreference): Promise<Engine> {
+const helperGraph = async (file: string) => helpers.get(file) ?? Promise.reject(new Error(`no helper ${file}`));
+
+async function engineFor(id: string, loop: LoopPreference, helper = helperGraph): Promise<{ engine: Engine; info: LoadedModelInfo }> {
   const engine = new Engine(
     ortNode as unknown as OrtModule,
     new ModelStore({ fetch: fileFetch, store: createStore(`device-loop-${storeCount++}`, 'files') }),
     { backend: 'webgpu', reason: 'test', shaderF16: false },
-    { loop, helperGraph: async (file) => helpers.get(file) ?? Promise.reject(new Error(`no helper ${file}`)) },
+    { loop, helperGraph: helper },
   );
-  await engine.loadModel({ id, baseUrl: `http://models.test/${id}/`, files: manifest[id].files });
-  return engine;
+  const info = await engine.loadModel({ id, baseUrl: `http://models.test/${id}/`, files: manifest[id].files });
+  return { engine, info };
 }
 
 const SIZE = 64;
@@ -67,8 +69,8 @@ describe.skipIf(WEBGPU_UNAVAILABLE !== null)('the GPU-resident loop (onnxruntime
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'device-loop-'));
     manifest = (await generateTinyModels(dir)) as unknown as typeof manifest;
-    device = await engineFor('tiny-sd', 'auto');
-    naive = await engineFor('tiny-sd', 'naive');
+    device = (await engineFor('tiny-sd', 'auto')).engine;
+    naive = (await engineFor('tiny-sd', 'naive')).engine;
   }, 120_000);
 
   it('gives the host loop\'s image with no latents read back between steps', async () => {
@@ -115,5 +117,15 @@ describe.skipIf(WEBGPU_UNAVAILABLE !== null)('the GPU-resident loop (onnxruntime
     const r = await device.generate(job({ guidanceScale: 1 }));
     expect(r.timings.loop!.mode).toBe('device');
     expect(r.timings.loop!.readbackBytes).toBe(LATENT_BYTES);
+  }, 180_000);
+
+  it('runs the host loop, and says why, when the helper graphs cannot be loaded', async () => {
+    const { engine, info } = await engineFor('tiny-sd', 'auto', async () => {
+      throw new Error('offline');
+    });
+    expect(info.deviceLoop).toMatch(/helper graphs could not be loaded \(offline\)/);
+    const r = await engine.generate(job({ steps: 2 }));
+    expect(r.timings.loop!.mode).toBe('host');
+    expect(decode(r.images[0]).data.some((v) => v > 0)).toBe(true);
   }, 180_000);
 });
