@@ -187,7 +187,13 @@ export function mountJobView(root: HTMLElement, options: JobViewOptions): JobVie
         fig.append(img, cap);
         results.prepend(fig);
       }
-      setStatus(`Done in ${response.generationTime}s on ${String(response.meta.backend ?? response.meta.runtime)}`);
+      setStatus(`Done in ${response.generationTime}s on ${String(response.meta.backend ?? response.meta.runtime)}${loopNote(response.meta.timings)}`);
     },
   };
+}
+
+/** Says so when the denoising loop kept its latents on the GPU (meta.timings.loop, local runs only). */
+function loopNote(timings: unknown): string {
+  const loop = (timings as { loop?: { mode?: unknown } } | undefined)?.loop;
+  return loop?.mode === 'device' ? ' · denoised on the GPU (latents read back only for previews)' : '';
 }

@@ -176,6 +176,9 @@ test('the page runs img2img from its form and shows the result', async ({ page, 
   await page.click('#generate');
   await expect(page.locator('#results img')).toHaveCount(1, { timeout: 120_000 });
   await expect(page.locator('#job-status')).toContainText('Done in');
+  // img2img with the model's Euler scheduler runs the GPU-resident loop on WebGPU, and the page says so
+  if (expectedBackend === 'webgpu') await expect(page.locator('#job-status')).toContainText('denoised on the GPU');
+  else await expect(page.locator('#job-status')).not.toContainText('on the GPU');
   const dims = await page.locator('#results img').evaluate((img: HTMLImageElement) => [img.naturalWidth, img.naturalHeight]);
   expect(dims).toEqual([256, 256]);
   const shot = await page.screenshot({ fullPage: true });
