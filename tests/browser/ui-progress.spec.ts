@@ -93,9 +93,14 @@ test('a run shows step k of N, elapsed and ETA, and a live preview that changes 
   // step time from the status changes (one per step), to put the preview's cost in proportion
   const gaps = running.slice(1).map((s, i) => s.t - running[i].t).sort((a, b) => a - b);
   const stepMs = gaps[Math.floor(gaps.length / 2)];
-  const previewMs = previews.reduce((a, p) => a + p.ms, 0) / Math.max(1, previews.length);
-  console.log(`${expectedBackend}: median step ${stepMs.toFixed(1)} ms, preview ${previewMs.toFixed(3)} ms = ${((100 * previewMs) / stepMs).toFixed(2)} % of a step`);
-  expect(previewMs / stepMs).toBeLessThan(0.1);
+  // The budget: previews cost at most 10 % of the loop's time, give or take the one preview that overshoots
+  // its estimate. Judged over the whole run, each preview counted once: on 2 shared cores a single preview
+  // can be preempted for milliseconds, and the budget answers that by skipping the next ones.
+  const costByStep = new Map(previews.map((p) => [p.step, p.ms]));
+  const totalPreviewMs = [...costByStep.values()].reduce((a, b) => a + b, 0);
+  const loopMs = running.at(-1)!.t - running[0].t + stepMs;
+  console.log(`${expectedBackend}: median step ${stepMs.toFixed(1)} ms, ${costByStep.size} previews, ${totalPreviewMs.toFixed(3)} ms of ${loopMs.toFixed(0)} ms = ${((100 * totalPreviewMs) / loopMs).toFixed(2)} %`);
+  expect(totalPreviewMs).toBeLessThanOrEqual(0.1 * loopMs + Math.max(...costByStep.values()));
   expect(distinct.size).toBeGreaterThanOrEqual(2);
   // not blank: a preview of noisy latents has many colours
   for (const p of previews) expect(p.colours).toBeGreaterThan(8);
