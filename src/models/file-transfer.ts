@@ -205,6 +205,12 @@ export async function fetchIntoChunks(task: FileTask, start: FileRecord, o: Tran
           }
         }
         o.progress.report(file.path, rec.bytesStored + filled, rec.size);
+        // Every expected byte is in: stop here rather than wait for the end of a body that a server or proxy
+        // may hold open (seen as a download stuck at "N of N bytes").
+        if (rec.size !== null && rec.bytesStored + filled === rec.size) {
+          void reader.cancel().catch(() => undefined);
+          break;
+        }
       }
     } catch (e) {
       if (e instanceof ModelFileError) throw e;

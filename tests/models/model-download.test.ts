@@ -317,6 +317,20 @@ describe('ModelStore.download from the mock hub', () => {
     expect(unetGets()).toHaveLength(1);
   });
 
+  it('finishes a file once every stated byte is in, even when the server never ends the body', async () => {
+    const source = await modelSource();
+    // the hub's bytes, from a body that is never closed (a server or proxy holding the connection open)
+    const heldOpen: typeof fetch = async (input, init) => {
+      const real = await fetch(input, init);
+      const bytes = new Uint8Array(await real.arrayBuffer());
+      const body = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(bytes) });
+      return new Response(body, { status: real.status, headers: real.headers });
+    };
+    const store = storeOn(freshIdb(), { fetch: heldOpen });
+    await store.download(source);
+    expect(same(await store.getFile(source, source.files[1]), UNET)).toBe(true);
+  });
+
   it('does nothing for a signal that is already aborted', async () => {
     const source = await modelSource();
     const controller = new AbortController();
