@@ -21,8 +21,12 @@ export type { ClientMode } from './request-router.ts';
 
 export interface ClientOptions {
   mode?: ClientMode;
-  /** The hosted API's key: remote mode, and auto mode's fallback. Never logged, never put in a URL. */
-  key?: string;
+  /**
+   * The hosted API's key for requests that carry none of their own: remote mode, and auto mode's
+   * fallback. A function is read on each call (the page holds the key back until the user confirms
+   * an endpoint from the address bar). Never logged, never put in a URL.
+   */
+  key?: string | (() => string);
   /** The hosted API's base URL. */
   endpoint?: string;
   /** Model used when a request names none. */
@@ -47,6 +51,8 @@ export interface Client {
   /** Cancels a queued or running local request (the running one without an id). */
   cancel(id?: number): boolean;
   readonly mode: ClientMode;
+  /** The hosted API's base URL this client sends remote requests to. */
+  readonly endpoint: string;
   /** The local backend and why; null in remote mode, where no engine starts. */
   readonly backend: BackendChoice | null;
   readonly models: CatalogueEntry[];
@@ -60,7 +66,9 @@ export interface Client {
 export async function createClient(options: ClientOptions = {}): Promise<Client> {
   const mode = options.mode ?? 'auto';
   const key = options.key ?? '';
-  const remote = new RemoteClient({ endpoint: options.endpoint ?? DEFAULT_ENDPOINT, key });
+  const storedKey = typeof key === 'function' ? key : () => key;
+  const endpoint = options.endpoint ?? DEFAULT_ENDPOINT;
+  const remote = new RemoteClient({ endpoint, key: storedKey });
   const base = options.assetsBaseUrl ?? new URL(import.meta.env.BASE_URL, location.href).href;
   const defaultModelId = options.modelId ?? DEFAULT_MODEL_ID;
   let local: LocalClient | null = null;
@@ -91,7 +99,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
   }
   const router = createRequestRouter({
     mode,
-    key,
+    storedKey,
     local,
     remote,
     backend,
@@ -110,6 +118,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     systemLoad: async () => (local ? local.systemLoad() : remote.systemLoad()),
     cancel: (id) => local?.cancel(id) ?? false,
     mode,
+    endpoint,
     backend,
     models,
     defaultModelId,

@@ -21,7 +21,11 @@ export const OFFLINE_MESSAGE = 'The hosted API cannot be reached: this device is
 export interface RemoteClientOptions {
   /** Base URL of the hosted service; its origin is the only place the key is sent. */
   endpoint?: string;
-  key: string;
+  /**
+   * The key saved in the app, used when a request carries none of its own. A function is read on
+   * every call, so the page can hold the key back until the user confirms an endpoint.
+   */
+  key: string | (() => string);
   fetch?: typeof fetch;
   /** Limit for each HTTP request, body included. */
   timeoutMs?: number;
@@ -49,7 +53,7 @@ type Exchange = { ok: true; body: unknown } | { ok: false; error: ErrorResponse;
 export class RemoteClient {
   private readonly endpoint: string;
   private readonly origin: string | null;
-  private readonly key: string;
+  private readonly storedKey: () => string;
   private readonly fetchFn: typeof fetch;
   private readonly timeoutMs: number;
   private readonly pollLimitMs: number;
@@ -63,7 +67,8 @@ export class RemoteClient {
   constructor(options: RemoteClientOptions) {
     this.endpoint = (options.endpoint ?? DEFAULT_ENDPOINT).trim().replace(/\/+$/, '');
     this.origin = originOf(this.endpoint);
-    this.key = (options.key ?? '').trim();
+    const key = options.key ?? '';
+    this.storedKey = typeof key === 'function' ? () => String(key() ?? '').trim() : () => key.trim();
     // Bound to globalThis: a bare `fetch` stored on an object throws "Illegal invocation" in browsers.
     this.fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.timeoutMs = options.timeoutMs ?? 60_000;
@@ -89,27 +94,29 @@ export class RemoteClient {
    * The current state of an earlier request, as the service reports it (processing included);
    * with `wait`, polls until it is done as the generation calls do.
    */
-  async fetch(id: number | string, options: { wait?: boolean } = {}): Promise<FetchResponse> {
+  async fetch(id: number | string, options: { wait?: boolean; key?: string } = {}): Promise<FetchResponse> {
     const epoch = this.epoch;
-    const blocked = this.precheck();
+    const key = options.key?.trim() || this.storedKey();
+    const blocked = this.precheck(key);
     if (blocked) return blocked;
     if ((typeof id !== 'number' && typeof id !== 'string') || String(id).trim() === '') {
       return errorResponse({ id: ['A request id is needed to fetch a result.'] });
     }
-    const answer = await this.call(this.fetchUrl(id), { key: this.key }, epoch);
+    const answer = await this.call(this.fetchUrl(id), { key }, epoch, key);
     if (answer.status === 'ok') return unexpectedStatus('ok');
     if (answer.status === 'processing' && options.wait) {
-      const settled = await this.poll(answer, epoch);
+      const settled = await this.poll(answer, epoch, key);
       return settled.status === 'ok' ? unexpectedStatus('ok') : settled;
     }
     return answer;
   }
 
-  async systemLoad(): Promise<SystemLoadAnswer> {
+  async systemLoad(options: { key?: string } = {}): Promise<SystemLoadAnswer> {
     const epoch = this.epoch;
-    const blocked = this.precheck();
+    const key = options.key?.trim() || this.storedKey();
+    const blocked = this.precheck(key);
     if (blocked) return blocked;
-    const answer = await this.call(this.url('system_load'), { key: this.key }, epoch);
+    const answer = await this.call(this.url('system_load'), { key }, epoch, key);
     if (answer.status === 'ok' || answer.status === 'error') return answer;
     return unexpectedStatus(answer.status);
   }
@@ -123,13 +130,15 @@ export class RemoteClient {
 
   private async generate(name: 'text2img' | 'img2img' | 'inpaint', request: unknown): Promise<GenerationResponse> {
     const epoch = this.epoch;
-    const blocked = this.precheck();
-    if (blocked) return blocked;
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
       return errorResponse(`The ${name} request must be a JSON object.`);
     }
-    const answer = await this.call(this.url(name), { ...(request as Json), key: this.key }, epoch);
-    const settled = answer.status === 'processing' ? await this.poll(answer, epoch) : answer;
+    // The hosted API authenticates by the body's key: the request's own wins, the saved one fills in.
+    const key = requestKey(request) || this.storedKey();
+    const blocked = this.precheck(key);
+    if (blocked) return blocked;
+    const answer = await this.call(this.url(name), { ...(request as Json), key }, epoch, key);
+    const settled = answer.status === 'processing' ? await this.poll(answer, epoch, key) : answer;
     switch (settled.status) {
       case 'success':
       case 'error':
@@ -143,8 +152,8 @@ export class RemoteClient {
   }
 
   /** The reasons not to send anything at all. */
-  private precheck(): ErrorResponse | null {
-    if (!this.key) return errorResponse(MISSING_KEY_MESSAGE);
+  private precheck(key: string): ErrorResponse | null {
+    if (!key) return errorResponse(MISSING_KEY_MESSAGE);
     if (!this.origin) return errorResponse(`The hosted API endpoint "${this.endpoint}" is not an http(s) URL.`);
     if (!this.online()) return errorResponse(OFFLINE_MESSAGE);
     return null;
@@ -167,7 +176,7 @@ export class RemoteClient {
   }
 
   /** Waits out a processing job until it settles, the poll limit passes, or the call is cancelled. */
-  private async poll(first: ProcessingResponse, epoch: number): Promise<HostedAnswer> {
+  private async poll(first: ProcessingResponse, epoch: number, key: string): Promise<HostedAnswer> {
     let answer: HostedAnswer = first;
     let elapsedMs = 0;
     while (answer.status === 'processing') {
@@ -182,7 +191,7 @@ export class RemoteClient {
       elapsedMs += waitMs;
       if (epoch !== this.epoch) return still('The request was cancelled.');
       const started = Date.now();
-      const next = await this.call(this.pollUrl(job), { key: this.key }, epoch);
+      const next = await this.call(this.pollUrl(job), { key }, epoch, key);
       elapsedMs += Date.now() - started;
       // A transport failure while polling must not lose the job: say how to get it back.
       if (next.status === 'error' && typeof next.message === 'string' && isTransportMessage(next.message)) return still(next.message);
@@ -198,18 +207,18 @@ export class RemoteClient {
   }
 
   /** POSTs with retries on network errors and 5xx, and reads the answer. */
-  private async call(url: string, body: Json, epoch: number): Promise<HostedAnswer> {
+  private async call(url: string, body: Json, epoch: number, key: string): Promise<HostedAnswer> {
     for (let attempt = 0; ; attempt++) {
       if (epoch !== this.epoch) return errorResponse(CANCELLED);
       if (!this.online()) return errorResponse(OFFLINE_MESSAGE);
-      const exchange = await this.exchange(url, body);
-      if (exchange.ok) return readHostedAnswer(exchange.body, this.key);
+      const exchange = await this.exchange(url, body, key);
+      if (exchange.ok) return readHostedAnswer(exchange.body, key);
       if (!exchange.retry || attempt >= this.retries) return exchange.error;
       await this.sleep(FIRST_BACKOFF_MS * 2 ** attempt);
     }
   }
 
-  private async exchange(url: string, body: Json): Promise<Exchange> {
+  private async exchange(url: string, body: Json, key: string): Promise<Exchange> {
     if (originOf(url) !== this.origin) {
       return { ok: false, retry: false, error: errorResponse('Refused to send the API key to a host other than the hosted API endpoint.') };
     }
@@ -236,18 +245,18 @@ export class RemoteClient {
         redirect: 'manual',
       });
       const text = await response.text();
-      return this.interpret(response, text);
+      return this.interpret(response, text, key);
     } catch (e) {
       if (timedOut) return { ok: false, retry: false, error: errorResponse(`The hosted API did not answer within ${formatSeconds(this.timeoutMs)} s.`) };
       if (controller.signal.aborted) return { ok: false, retry: false, error: errorResponse(CANCELLED) };
-      return { ok: false, retry: true, error: errorResponse(`${NETWORK_PREFIX} ${this.redact(networkReason(e))}.`) };
+      return { ok: false, retry: true, error: errorResponse(`${NETWORK_PREFIX} ${redact(networkReason(e), key)}.`) };
     } finally {
       clearTimeout(timer);
       this.inFlight.delete(controller);
     }
   }
 
-  private interpret(response: Response, text: string): Exchange {
+  private interpret(response: Response, text: string, key: string): Exchange {
     const status = response.status;
     if (response.type === 'opaqueredirect' || (status >= 300 && status < 400)) {
       return { ok: false, retry: false, error: errorResponse('The hosted API answered with a redirect; it was not followed, so the API key went nowhere else.') };
@@ -272,15 +281,25 @@ export class RemoteClient {
       return { ok: false, retry: false, error: errorResponse(`The hosted API refused the request (${httpLabel}).`) };
     }
     if (!parsed) {
-      const snippet = text.trim() ? `: ${excerpt(this.redact(text))}` : ' (empty body).';
+      const snippet = text.trim() ? `: ${excerpt(redact(text, key))}` : ' (empty body).';
       return { ok: false, retry: false, error: errorResponse(`The hosted API sent an answer that is not JSON (${httpLabel})${snippet}`) };
     }
     return { ok: true, body };
   }
+}
 
-  private redact(text: string): string {
-    return this.key ? text.split(this.key).join('***') : text;
+/** The request's own API key, when it carries a non-empty one (a getter that throws counts as none). */
+export function requestKey(request: unknown): string {
+  try {
+    const key = typeof request === 'object' && request !== null ? (request as { key?: unknown }).key : undefined;
+    return typeof key === 'string' ? key.trim() : '';
+  } catch {
+    return '';
   }
+}
+
+function redact(text: string, key: string): string {
+  return key ? text.split(key).join('***') : text;
 }
 
 const CANCELLED = 'The request was cancelled.';

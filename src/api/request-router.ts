@@ -8,6 +8,7 @@ import { errorResponse, type ErrorResponse, type FetchResponse, type GenerationR
 import type { Endpoint } from './validate-request.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
+import { requestKey } from './remote-client.ts';
 
 export type ClientMode = 'local' | 'remote' | 'auto';
 
@@ -15,11 +16,11 @@ type Generate = Record<Endpoint, (request: unknown) => Promise<GenerationRespons
 
 export interface RouterDeps {
   mode: ClientMode;
-  /** The API key for the hosted API; empty when none. */
-  key: string;
+  /** The key saved in the app for the hosted API ('' when none, or while it is held back); a request's own key wins. */
+  storedKey: () => string;
   /** null in remote mode, where no engine starts. */
   local: (Generate & { fetch(id: number | string): Promise<FetchResponse> }) | null;
-  remote: Generate & { fetch(id: number | string): Promise<FetchResponse> };
+  remote: Generate & { fetch(id: number | string, options?: { key?: string }): Promise<FetchResponse> };
   backend: BackendChoice | null;
   /** The catalogue (it grows when the user adds models). */
   models: CatalogueEntry[];
@@ -38,11 +39,13 @@ export function requestedModel(request: unknown): string | undefined {
 }
 
 export function createRequestRouter(d: RouterDeps) {
-  const remoteIds = new Set<string>();
+  /** Remote jobs by id, with the key they were sent with, so fetch(id) asks with the same key (memory only). */
+  const remoteIds = new Map<string, string>();
+  const keyFor = (request: unknown) => requestKey(request) || d.storedKey();
 
   const viaRemote = async (endpoint: Endpoint, request: unknown, reason?: string): Promise<GenerationResponse> => {
     const response = await d.remote[endpoint](request);
-    if ('id' in response && response.id !== undefined) remoteIds.add(String(response.id));
+    if ('id' in response && response.id !== undefined) remoteIds.set(String(response.id), requestKey(request));
     if (reason && response.status === 'success') response.meta = { ...response.meta, fallback_reason: reason };
     return response;
   };
@@ -64,7 +67,7 @@ export function createRequestRouter(d: RouterDeps) {
     if (d.mode === 'local') return local[endpoint](request);
     const leave = await reasonToLeave(request);
     if (leave) {
-      if (d.key) return viaRemote(endpoint, request, leave);
+      if (keyFor(request)) return viaRemote(endpoint, request, leave);
       // Without a key, a catalogue model is downloaded and run here (the model panel shows the progress).
       const known = d.models.some((m) => m.id === (requestedModel(request) ?? d.defaultModelId));
       if (!known || (d.backend?.backend === 'wasm' && !d.allowWasm)) {
@@ -72,7 +75,7 @@ export function createRequestRouter(d: RouterDeps) {
       }
     }
     const response = await local[endpoint](request);
-    if (d.key && d.isDeviceFailure(response)) {
+    if (keyFor(request) && d.isDeviceFailure(response)) {
       return viaRemote(endpoint, request, `the local run failed: ${String((response as ErrorResponse).message)}`);
     }
     return response;
@@ -80,6 +83,10 @@ export function createRequestRouter(d: RouterDeps) {
 
   return {
     generate,
-    fetch: (id: number | string) => (!d.local || remoteIds.has(String(id)) ? d.remote.fetch(id) : d.local.fetch(id)),
+    fetch: (id: number | string) => {
+      const remoteKey = remoteIds.get(String(id));
+      if (!d.local || remoteKey !== undefined) return d.remote.fetch(id, remoteKey ? { key: remoteKey } : {});
+      return d.local.fetch(id);
+    },
   };
 }

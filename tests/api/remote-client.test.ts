@@ -205,6 +205,34 @@ describe('RemoteClient against the mock hosted API', () => {
     expect(sent).toEqual([]);
   });
 
+  it("sends the request's own key when it has one, and the saved key only when it has none", async () => {
+    const none = harness({ key: '' });
+    const r = await none.client.text2img(request('cat', { key: KEY }));
+    expect(r.status).toBe('success');
+    expect(none.sent[0]!.body).toMatchObject({ key: KEY });
+    // A saved key never overrides the request's own: here the request's key is the valid one.
+    const saved = harness({ key: 'saved-but-wrong' });
+    expect((await saved.client.text2img(request('cat', { key: KEY }))).status).toBe('success');
+    expect(saved.sent.map((s) => (s.body as { key: string }).key)).toEqual([KEY]);
+    // No key in the request: the saved one fills in.
+    const fallback = harness();
+    expect((await fallback.client.text2img(request('cat', { key: '  ' }))).status).toBe('success');
+    expect((fallback.sent[0]!.body as { key: string }).key).toBe(KEY);
+  });
+
+  it("polls a processing job with the request's own key, and reads a key function on every call", async () => {
+    const { client, sent } = harness({ key: () => '' });
+    const r = await client.text2img(request('later [processing:2]', { key: KEY }));
+    expect(r.status).toBe('success');
+    expect(sent.length).toBeGreaterThan(1);
+    for (const s of sent) expect((s.body as { key: string }).key).toBe(KEY);
+    let held = '';
+    const late = harness({ key: () => held });
+    expect(await late.client.systemLoad()).toEqual({ status: 'error', message: MISSING_KEY_MESSAGE });
+    held = KEY;
+    expect(await late.client.systemLoad()).toMatchObject({ status: 'ok' });
+  });
+
   it('relays the hosted answer to a wrong key', async () => {
     const { client } = harness({ key: 'not-the-key' });
     expect(await client.text2img(request('cat'))).toEqual({ status: 'error', message: 'Invalid API key' });

@@ -23,7 +23,7 @@ function setup(overrides: Partial<RouterDeps> = {}, localAnswer?: (r: unknown) =
   const remote = backend('remote');
   const deviceFailures = new Set<unknown>();
   const router = createRequestRouter({
-    mode: 'auto', key: 'k', local, remote,
+    mode: 'auto', storedKey: () => 'k', local, remote,
     backend: { backend: 'webgpu', reason: 'adapter', shaderF16: true },
     models: [entry('tiny-sd', true), entry('sd-turbo', false)], defaultModelId: 'tiny-sd', allowWasm: true,
     isDownloaded: async () => false, isDeviceFailure: (r) => deviceFailures.has(r),
@@ -71,15 +71,30 @@ describe('request router', () => {
   });
 
   it('without a key: a GPU failure stays an error, a catalogue model downloads here, an unknown one is refused', async () => {
-    const lost = setup({ key: '' }, () => errorResponse('lost'));
+    const lost = setup({ storedKey: () => '' }, () => errorResponse('lost'));
     expect((await lost.router.generate('text2img', { prompt: 'a' })).status).toBe('error');
     expect(lost.remote.calls).toHaveLength(0);
-    const { router, local, remote } = setup({ key: '' });
+    const { router, local, remote } = setup({ storedKey: () => '' });
     await router.generate('text2img', { prompt: 'a', model_id: 'sd-turbo' });
     expect(local.calls).toHaveLength(1);
     const refused = await router.generate('text2img', { prompt: 'a', model_id: 'sdxl' });
     expect(refused).toMatchObject({ status: 'error' });
     expect(remote.calls).toHaveLength(0);
+  });
+
+  it("auto without a saved key falls back with the request's own key, and fetch(id) asks with that key", async () => {
+    const fetched: unknown[] = [];
+    const { router, remote } = setup({ storedKey: () => '' });
+    const original = remote.fetch;
+    remote.fetch = async (id: number | string, options?: { key?: string }) => {
+      fetched.push(options);
+      return original(id);
+    };
+    const r = await router.generate('text2img', { prompt: 'a', model_id: 'sdxl', key: 'own-key' });
+    expect(r).toMatchObject({ status: 'success', meta: { runtime: 'remote' } });
+    expect(remote.calls).toHaveLength(1);
+    await router.fetch((r as { id: number }).id);
+    expect(fetched).toEqual([{ key: 'own-key' }]);
   });
 
   it('auto on a WASM-only device goes remote unless WASM is allowed', async () => {
