@@ -13,11 +13,15 @@ import { mountGenerateForm } from './generate-form.ts';
 import { mountJobView } from './job-view.ts';
 import { mountGallery } from './gallery.ts';
 import { loadSettings, mountSettings, resolveConnection } from './settings.ts';
+import { endpointHost, mountEndpointGuard } from './endpoint-guard.ts';
 
 declare global {
   interface Window {
     sdapi?: Client;
-    /** Resolves once `sdapi` is ready and the default model is loaded. */
+    /**
+     * Resolves once `sdapi` is ready and the default model has been loaded, or has failed to load
+     * (the status line says why; the next request tries the load again).
+     */
     sdapiReady?: Promise<Client>;
   }
 }
@@ -56,20 +60,41 @@ function loopParam(v: string | null): LoopPreference | undefined {
 
 async function start(): Promise<Client> {
   const backend = (params.get('backend') ?? 'auto') as BackendPreference;
-  // ?mode= and ?endpoint= win for this visit; the key only ever comes from storage, never the URL.
+  // ?mode= and ?endpoint= win for this visit; the key only ever comes from storage, never the URL,
+  // and the saved key does not follow an address's endpoint until the user allows it (endpoint-guard.ts).
   const stored = loadSettings();
   const connection = resolveConnection(params, stored);
   const mode: ClientMode = connection.mode;
+  const guard = mountEndpointGuard({
+    banner: $('endpoint-banner'),
+    connection,
+    savedKey: stored.key,
+    savedEndpoint: stored.endpoint,
+    onAllow: () => showBackend(),
+  });
   const client = await createClient({
     mode,
     endpoint: connection.endpoint || undefined,
-    key: stored.key || undefined,
+    key: guard.key,
     modelId: params.get('model') ?? undefined,
     backend,
     // ?loop=host|naive: the bench's comparisons; users get the fastest loop
     loop: loopParam(params.get('loop')),
     onProgress: showProgress,
   });
+  const host = endpointHost(client.endpoint);
+  const keyNote = () => (stored.key && !guard.key() ? `; your saved key is held back from ${host} until you allow it` : '');
+  let local: { backend: string; reason: string } | null = client.backend ? { backend: client.backend.backend, reason: client.backend.reason } : null;
+  function showBackend(): void {
+    if (local && client.backend) {
+      const f16 = `shader-f16: ${client.backend.shaderF16 ? 'yes' : 'no'}`;
+      const fallback = mode === 'auto' ? ` (auto: the hosted API at ${host} when this cannot run${keyNote()})` : '';
+      setStatus('backend', `Backend: ${local.backend.toUpperCase()} — ${local.reason}; ${f16}${fallback}`);
+    } else {
+      const why = connection.fromUrl.mode ? '?mode=remote in the address' : 'remote mode in Settings';
+      setStatus('backend', `Backend: REMOTE — requests go to the hosted Stable Diffusion API at ${host} (${why}${keyNote()})`);
+    }
+  }
   if (client.modelStore) {
     const store = client.modelStore;
     modelPanel = mountModelPanel($('model-heading').parentElement!, store, client.defaultModelId, (id) => {
@@ -77,26 +102,25 @@ async function start(): Promise<Client> {
       if (entry) form.applyModelDefaults(entry);
     });
   }
+  // The API is usable from here on, even if the default model fails to load below: a request for
+  // another model, or the next try at this one, must not need a reload.
+  window.sdapi = client;
+  showBackend();
   if (client.backend) {
-    setStatus('backend', `Backend: ${client.backend.backend.toUpperCase()} — ${client.backend.reason}; shader-f16: ${client.backend.shaderF16 ? 'yes' : 'no'}`);
     setStatus('model-status', `Loading ${client.defaultModelId}…`);
     const loaded = await client.prepare();
     if (loaded && 'status' in loaded) {
-      setStatus('model-status', loaded.status === 'error' && typeof loaded.message === 'string' ? loaded.message : 'The model could not be loaded', true);
-      throw new Error('model failed to load');
-    }
-    if (loaded) {
+      const why = loaded.status === 'error' && typeof loaded.message === 'string' ? loaded.message : 'The model could not be loaded';
+      setStatus('model-status', `${why} Generate tries again.`, true);
+    } else if (loaded) {
       setStatus('model-status', `${client.defaultModelId} is ready`);
-      const f16 = `shader-f16: ${client.backend.shaderF16 ? 'yes' : 'no'}`;
-      setStatus('backend', `Backend: ${loaded.backend.toUpperCase()} — ${loaded.backendReason}; ${f16}${mode === 'auto' ? ' (auto: the hosted API when this cannot run)' : ''}`);
+      local = { backend: loaded.backend, reason: loaded.backendReason };
+      showBackend();
     }
     $<HTMLProgressElement>('model-progress').hidden = true;
   } else {
-    const why = connection.fromUrl.mode ? '?mode=remote in the address' : 'remote mode in Settings';
-    setStatus('backend', `Backend: REMOTE — requests go to the hosted Stable Diffusion API (${why})`);
     setStatus('model-status', 'Models run on the hosted service');
   }
-  window.sdapi = client;
   document.body.dataset.ready = 'true';
   form.setBusy(false);
   return client;

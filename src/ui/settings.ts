@@ -89,6 +89,21 @@ export interface ActiveConnection {
   endpoint: string;
   /** The settings that ?mode= / ?endpoint= override for this visit. */
   fromUrl: { mode: boolean; endpoint: boolean };
+  /**
+   * The address names another endpoint than the saved one. A link must never redirect the saved
+   * key, so it is held back from that endpoint until the user allows it in the page, for this visit.
+   */
+  endpointNeedsConfirmation: boolean;
+}
+
+/** An endpoint as the client would use it, for comparing two spellings of the same one. */
+export function canonicalEndpoint(endpoint: string): string {
+  const value = endpoint.trim() || DEFAULT_ENDPOINT;
+  try {
+    return new URL(value).href.replace(/\/+$/, '');
+  } catch {
+    return value.replace(/\/+$/, '');
+  }
 }
 
 export interface SettingsOptions {
@@ -234,16 +249,19 @@ export function mountSettings(dialog: HTMLDialogElement, opener: HTMLButtonEleme
 
 /**
  * The mode and endpoint the client starts with: the page address (?mode=, ?endpoint=) wins for this
- * visit, the stored settings otherwise. The key never comes from the address.
+ * visit, the stored settings otherwise. The key never comes from the address, and the saved key
+ * does not follow an address's endpoint without the user's word (endpointNeedsConfirmation).
  */
 export function resolveConnection(params: URLSearchParams, stored: Settings): ActiveConnection {
   const urlMode = params.get('mode');
   const modeFromUrl = MODES.includes(urlMode as Settings['mode']);
   const urlEndpoint = params.get('endpoint');
   const endpointFromUrl = urlEndpoint !== null && urlEndpoint.trim() !== '';
+  const endpoint = endpointFromUrl ? urlEndpoint.trim() : stored.endpoint;
   return {
     mode: modeFromUrl ? (urlMode as Settings['mode']) : stored.mode,
-    endpoint: endpointFromUrl ? urlEndpoint.trim() : stored.endpoint,
+    endpoint,
     fromUrl: { mode: modeFromUrl, endpoint: endpointFromUrl },
+    endpointNeedsConfirmation: endpointFromUrl && canonicalEndpoint(endpoint) !== canonicalEndpoint(stored.endpoint),
   };
 }

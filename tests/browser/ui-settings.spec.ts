@@ -123,3 +123,80 @@ test.describe('settings dialog', () => {
     expect(await page.evaluate(() => localStorage.getItem('sdapi.theme'))).toBeNull();
   });
 });
+
+test.describe('the API key', () => {
+  /** A server a link could name: every request to it is answered by the test and recorded. */
+  const ATTACKER = 'http://attacker.test:4391';
+  async function recordAttacker(page: Page): Promise<string[]> {
+    const bodies: string[] = [];
+    await page.context().route(`${ATTACKER}/**`, async (route) => {
+      bodies.push(route.request().postData() ?? '');
+      await route.fulfill({ status: 200, contentType: 'application/json', headers: { 'Access-Control-Allow-Origin': '*' }, body: JSON.stringify({ status: 'error', message: 'recorded' }) });
+    });
+    return bodies;
+  }
+  const SAVED = 'saved-key-never-to-leak';
+
+  test("remote mode sends the request's own key, with no key saved", async ({ page, expectedBackend }) => {
+    await openApp(page, expectedBackend, { mode: 'remote', endpoint: MOCK_API });
+    const r = await sdapiCall(page, 'text2img', text2img({ key: MOCK_KEY }));
+    expect(r.status, JSON.stringify(r.message)).toBe('success');
+    expect(r.meta!.runtime).toBe('remote');
+    await expect(page.locator('#endpoint-banner')).toBeHidden();
+  });
+
+  test("a link's endpoint never receives the saved key until the user allows it for the visit", async ({ page, expectedBackend }) => {
+    const seen = await recordAttacker(page);
+    await page.addInitScript(([key, api]) => {
+      localStorage.setItem('sdapi.key', key);
+      localStorage.setItem('sdapi.endpoint', api);
+    }, [SAVED, MOCK_API]);
+    await openApp(page, expectedBackend, { mode: 'remote', endpoint: ATTACKER });
+    // The page names the endpoint in use and says the key is held back.
+    await expect(page.locator('#backend')).toContainText('attacker.test:4391');
+    await expect(page.locator('#backend')).toContainText('held back');
+    const banner = page.locator('#endpoint-banner');
+    await expect(banner).toBeVisible();
+    await expect(banner).toContainText('attacker.test:4391');
+
+    const refused = await sdapiCall(page, 'text2img', text2img());
+    expect(refused).toMatchObject({ status: 'error' });
+    expect(String(refused.message)).toMatch(/API key is needed/);
+    expect(seen).toEqual([]);
+    // A request's own key is the caller's to send wherever the client points.
+    await sdapiCall(page, 'text2img', text2img({ key: 'callers-own' }));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toContain('callers-own');
+
+    await banner.getByRole('button', { name: /for this visit/ }).click();
+    await expect(banner).toBeHidden();
+    await expect(page.locator('#backend')).not.toContainText('held back');
+    await sdapiCall(page, 'text2img', text2img());
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toContain(SAVED);
+
+    // The permission was for that visit only: a reload asks again.
+    await page.reload();
+    await waitReady(page);
+    await expect(banner).toBeVisible();
+    await sdapiCall(page, 'text2img', text2img());
+    expect(seen).toHaveLength(2);
+    expect(seen.slice(0, 1).concat(seen.slice(2)).some((b) => b.includes(SAVED))).toBe(false);
+  });
+
+  test("in auto mode ?endpoint= alone does not get the saved key on a fallback; 'Use … instead' drops it", async ({ page, expectedBackend }) => {
+    const seen = await recordAttacker(page);
+    await page.addInitScript(([key]) => localStorage.setItem('sdapi.key', key), [SAVED]);
+    await openApp(page, expectedBackend, { endpoint: ATTACKER });
+    await expect(page.locator('#backend')).toContainText('the hosted API at attacker.test:4391');
+    // An unknown model makes auto mode look for the hosted API.
+    const r = await sdapiCall(page, 'text2img', text2img({ model_id: 'sdxl-somewhere' }));
+    expect(r.status).toBe('error');
+    expect(seen).toEqual([]);
+    await Promise.all([page.waitForEvent('load'), page.locator('#endpoint-banner').getByRole('button', { name: /instead/ }).click()]);
+    await waitReady(page);
+    expect(new URL(page.url()).searchParams.has('endpoint')).toBe(false);
+    await expect(page.locator('#endpoint-banner')).toBeHidden();
+    await expect(page.locator('#backend')).toContainText('stablediffusionapi.com');
+  });
+});

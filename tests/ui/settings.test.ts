@@ -47,14 +47,25 @@ describe('resolveConnection', () => {
 
   it('uses the stored mode and endpoint when the address names none', () => {
     expect(resolveConnection(new URLSearchParams('model=tiny-sd'), stored)).toEqual({
-      mode: 'remote', endpoint: 'https://stored.test', fromUrl: { mode: false, endpoint: false },
+      mode: 'remote', endpoint: 'https://stored.test', fromUrl: { mode: false, endpoint: false }, endpointNeedsConfirmation: false,
     });
   });
 
   it('lets ?mode= and ?endpoint= win for the visit', () => {
     expect(resolveConnection(new URLSearchParams('mode=local&endpoint=http://127.0.0.1:1'), stored)).toEqual({
-      mode: 'local', endpoint: 'http://127.0.0.1:1', fromUrl: { mode: true, endpoint: true },
+      mode: 'local', endpoint: 'http://127.0.0.1:1', fromUrl: { mode: true, endpoint: true }, endpointNeedsConfirmation: true,
     });
+  });
+
+  it("holds the saved key back from an address's endpoint unless it is the saved one, however spelt", () => {
+    const other = resolveConnection(new URLSearchParams('mode=remote&endpoint=http://attacker.test'), stored);
+    expect(other).toMatchObject({ endpoint: 'http://attacker.test', endpointNeedsConfirmation: true });
+    const same = resolveConnection(new URLSearchParams('endpoint=https://STORED.test/'), stored);
+    expect(same.endpointNeedsConfirmation).toBe(false);
+    // Nothing saved means the default service: naming it in the address redirects nothing.
+    const unsaved = { ...stored, endpoint: '' };
+    expect(resolveConnection(new URLSearchParams('endpoint=https://stablediffusionapi.com'), unsaved).endpointNeedsConfirmation).toBe(false);
+    expect(resolveConnection(new URLSearchParams('endpoint=https://stablediffusionapi.com.evil.test'), unsaved).endpointNeedsConfirmation).toBe(true);
   });
 
   it('ignores an unknown or empty ?mode= and an empty ?endpoint=', () => {
