@@ -166,6 +166,9 @@ export class LocalClient {
     if (this.loaded?.id === modelId) return this.loaded;
     const entry = this.options.models.find((m) => m.id === modelId);
     if (!entry) return fieldError('model_id', `The model id "${modelId}" is not available here.`);
+    // The engine drops the loaded model before it loads another, so from here until a load succeeds
+    // nothing is loaded: a failed load must not leave us believing the old model is still there.
+    this.loaded = null;
     const outcome = await settle(() => this.options.engine.loadModel(entry.source, this.progress));
     if (!outcome.ok) return errorResponse(`The model ${modelId} could not be loaded: ${outcome.message}`);
     this.loaded = outcome.value;

@@ -75,13 +75,20 @@ class FakeEngine implements EngineGenerationApi {
     return BACKEND;
   }
 
+  /** Like the real engine: a load first drops the model it had, so a failed load leaves none. */
+  loaded: string | null = null;
+
   async loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>> {
     this.loads.push(source);
+    this.loaded = null;
     onProgress?.({ phase: 'load', modelId: source.id, message: 'loading' });
-    return this.loadOutcome(source);
+    const outcome = this.loadOutcome(source);
+    if (outcome.ok) this.loaded = source.id;
+    return outcome;
   }
 
   async generate(workerJob: WorkerJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>> {
+    if (!this.loaded) return { ok: false, kind: 'engine', message: 'no model is loaded' };
     if (workerJob.mode !== 'img2img') throw new Error('these tests send img2img jobs');
     const job = workerJob;
     this.jobs.push(job);
@@ -337,6 +344,18 @@ describe('LocalClient.img2img: errors', () => {
     engine.loadOutcome = new FakeEngine().loadOutcome;
     success(await client.img2img(request()));
     expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd', 'tiny-sd']);
+  });
+
+  it('a failed load of another model does not break the model that was loaded before it', async () => {
+    const { client, engine } = setup();
+    success(await client.img2img(request()));
+    engine.loadOutcome = (source) => (source.id === 'tiny-sd-analytic' ? { ok: false, kind: 'download', message: 'offline' } : new FakeEngine().loadOutcome(source));
+    expect(failure(await client.img2img(request({ model_id: 'tiny-sd-analytic' }))).message).toMatch(/offline/);
+    // The engine dropped tiny-sd before trying the other model: the next request must load it again.
+    const after = success(await client.img2img(request({ model_id: 'tiny-sd' })));
+    expect(after.meta.model).toBe('tiny-sd');
+    expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd', 'tiny-sd-analytic', 'tiny-sd']);
+    success(await client.img2img(request()));
   });
 
   it('an engine call that rejects (e.g. the worker died) does not stall the queue', async () => {
