@@ -23,8 +23,39 @@ export function sniffImageType(b: Uint8Array): string | null {
 
 const RAW_BASE64 = /^[A-Za-z0-9+/\-_\s]+={0,2}$/;
 
-export async function loadInitImage(value: string, fetchFn: typeof fetch, field = 'init_image'): Promise<EncodedImage | ErrorResponse> {
+/** How long an image URL may take, headers and body together, before the request gives up on it. */
+export const IMAGE_FETCH_TIMEOUT_MS = 60_000;
+
+export interface ImageFetchOptions {
+  /** Aborting stops the download at once (a cancelled job); the answer is then a field error that says so. */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Thrown where the caller's signal aborted the fetch, so a cancelled job is not reported as a bad image. */
+export class ImageFetchAborted extends Error {
+  override name = 'AbortError';
+}
+
+export async function loadInitImage(value: string, fetchFn: typeof fetch, field = 'init_image', options: ImageFetchOptions = {}): Promise<EncodedImage | ErrorResponse> {
   const what = field.replace(/_/g, ' ');
+  const timeoutMs = options.timeoutMs ?? IMAGE_FETCH_TIMEOUT_MS;
+  // A URL that never answers must not hold the queue: the timeout and the job's cancel both end it.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
+  try {
+    return await fetchImage(value, fetchFn, field, what, signal);
+  } catch (e) {
+    if (options.signal?.aborted) throw new ImageFetchAborted(`The ${what} download was cancelled.`);
+    if (timeout.signal.aborted) return fieldError(field, `The ${what} could not be fetched: no complete answer within ${Math.round(timeoutMs / 1000)} s.`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function fetchImage(value: string, fetchFn: typeof fetch, field: string, what: string, signal: AbortSignal): Promise<EncodedImage | ErrorResponse> {
   let url = value.trim();
   if (!/^(https?:|data:|blob:)/i.test(url)) {
     if (url.length < 16 || !RAW_BASE64.test(url)) {
@@ -35,8 +66,9 @@ export async function loadInitImage(value: string, fetchFn: typeof fetch, field 
   }
   let response: Response;
   try {
-    response = await fetchFn(url);
+    response = await fetchFn(url, { signal });
   } catch (e) {
+    if (signal.aborted) throw e;
     const reason = e instanceof Error ? e.message : String(e);
     return fieldError(field, `The ${what} could not be fetched (${reason}). Check the URL, your connection, and that the server allows cross-origin requests (CORS).`);
   }
@@ -45,6 +77,7 @@ export async function loadInitImage(value: string, fetchFn: typeof fetch, field 
   try {
     bytes = await response.arrayBuffer();
   } catch (e) {
+    if (signal.aborted) throw e;
     return fieldError(field, `The ${what} could not be fetched: the download broke off (${e instanceof Error ? e.message : String(e)}).`);
   }
   const sniffed = sniffImageType(new Uint8Array(bytes, 0, Math.min(16, bytes.byteLength)));

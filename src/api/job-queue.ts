@@ -7,8 +7,8 @@
  *   (status 'done') or rejects with the run's error (status 'failed').
  * - Cancelling a queued job removes it; its promise rejects with `JobCancelledError` and its run is
  *   never called.
- * - Cancelling a running job only flags `signal.cancelled`: the run decides how to stop (the
- *   caller wires the flag to the engine's cancel). A run that then rejects (with
+ * - Cancelling a running job flags `signal.cancelled` and fires `signal.abort`: the run decides
+ *   how to stop (the caller wires the flag to the engine's cancel, the abort to its downloads). A run that then rejects (with
  *   `JobCancelledError` or any other error) counts as 'cancelled'; a run that still resolves
  *   counts as 'done', because its result is real and the caller gets it.
  * - A job that fails or is cancelled never blocks the ones behind it.
@@ -21,9 +21,13 @@
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
-/** Handed to a job's run; `cancelled` turns true when `cancel(id)` is called while it runs. */
+/**
+ * Handed to a job's run; `cancelled` turns true when `cancel(id)` is called while it runs, and
+ * `abort` fires at the same moment, so work the run is waiting on (an image download) stops too.
+ */
 export interface JobSignal {
   readonly cancelled: boolean;
+  readonly abort: AbortSignal;
 }
 
 export class JobCancelledError extends Error {
@@ -46,7 +50,8 @@ interface Job {
   id: number;
   steps: number;
   stepsDone: number;
-  signal: { cancelled: boolean };
+  signal: { cancelled: boolean; abort: AbortSignal };
+  controller: AbortController;
   start: () => void;
   reject: (e: unknown) => void;
 }
@@ -76,12 +81,14 @@ export class JobQueue {
   enqueue<T>(id: number, estimateSteps: number, run: (signal: JobSignal) => Promise<T>): Promise<T> {
     if (this.isActive(id)) return Promise.reject(new Error(`Job ${id} is already queued or running.`));
     return new Promise<T>((resolve, reject) => {
-      const signal = { cancelled: false };
+      const controller = new AbortController();
+      const signal = { cancelled: false, abort: controller.signal };
       const job: Job = {
         id,
         steps: Math.max(0, Number.isFinite(estimateSteps) ? estimateSteps : 0),
         stepsDone: 0,
         signal,
+        controller,
         reject,
         start: () => {
           let running: Promise<T>;
@@ -107,6 +114,11 @@ export class JobQueue {
     if (this.current?.id === id) return 'running';
     if (this.waiting.some((j) => j.id === id)) return 'queued';
     return this.finished.get(id);
+  }
+
+  /** The running job's id, or null when the queue is idle. */
+  get runningId(): number | null {
+    return this.current?.id ?? null;
   }
 
   /** Jobs waiting or running (the API's `queue_num`). */
@@ -164,6 +176,7 @@ export class JobQueue {
     if (this.current?.id === id) {
       if (this.current.signal.cancelled) return false;
       this.current.signal.cancelled = true;
+      this.current.controller.abort();
       return true;
     }
     const index = this.waiting.findIndex((j) => j.id === id);

@@ -4,8 +4,8 @@
  * objects, kept in IndexedDB history for fetch(id), and reported to their webhook.
  */
 import { HistoryStore, toResponse } from './history-store.ts';
-import { loadInitImage } from './init-image.ts';
-import { JobCancelledError, JobQueue } from './job-queue.ts';
+import { ImageFetchAborted, loadInitImage } from './init-image.ts';
+import { JobCancelledError, JobQueue, type JobSignal } from './job-queue.ts';
 import {
   errorResponse, fieldError, processingResponse, successResponse,
   type ApiResponse, type ErrorResponse, type FailedResponse, type FetchResponse, type GenerationResponse, type ProcessingResponse, type SuccessResponse, type SystemLoadResponse,
@@ -36,6 +36,8 @@ export interface LocalClientOptions {
   history?: HistoryStore | null;
   /** Delivery of webhooks (tests inject a recorder). */
   postWebhook?: typeof postWebhook;
+  /** Limit for fetching an init or mask image URL (default IMAGE_FETCH_TIMEOUT_MS). */
+  imageTimeoutMs?: number;
 }
 
 /** Responses that failed because the GPU was lost or out of memory: auto mode may retry them remotely. */
@@ -112,9 +114,12 @@ export class LocalClient {
     return { status: 'ok', queue_num: this.jobs.queueNum, queue_time: Math.round(this.jobs.queueTime()) };
   }
 
-  /** Cancels a queued or running request (the running one when no id is given); true if one was. */
+  /**
+   * Cancels a queued or running request (the running one when no id is given); true if one was.
+   * A running job stops wherever it is: its image downloads abort, the engine stops within a step.
+   */
   cancel(id?: number): boolean {
-    const target = id ?? this.runningId;
+    const target = id ?? this.jobs.runningId;
     if (target === null || target === undefined) return false;
     const cancelled = this.jobs.cancel(target);
     if (cancelled && target === this.runningId) void this.options.engine.cancel();
@@ -128,7 +133,7 @@ export class LocalClient {
     this.requests.set(id, r);
     const steps = (r.mode === 'text2img' ? r.steps : Math.floor(r.steps * r.strength)) * r.samples;
     const done = this.jobs
-      .enqueue(id, steps, () => this.withEngine(() => this.run(id, r)))
+      .enqueue(id, steps, (signal) => this.withEngine(() => this.run(id, r, signal)))
       .catch((e: unknown): JobOutput => ({
         response: errorResponse(e instanceof JobCancelledError ? 'The request was cancelled.' : `The generation failed: ${String(e)}`),
         pngs: [],
@@ -179,13 +184,25 @@ export class LocalClient {
     return this.options.proxy ? this.options.proxy(fn) : fn;
   }
 
-  private async run(id: number, r: NormalizedRequest): Promise<JobOutput> {
+  private async run(id: number, r: NormalizedRequest, signal: JobSignal): Promise<JobOutput> {
     const started = performance.now();
+    const stopIfCancelled = () => {
+      if (signal.cancelled) throw new JobCancelledError(id);
+    };
+    stopIfCancelled();
     const modelId = r.modelId ?? this.options.defaultModelId;
     const model = await this.ensureModel(modelId);
     if ('status' in model) return { response: model as ErrorResponse, pngs: [] };
-    const job = await this.workerJob(r);
+    stopIfCancelled();
+    let job: WorkerJob | ErrorResponse;
+    try {
+      job = await this.workerJob(r, signal.abort);
+    } catch (e) {
+      if (e instanceof ImageFetchAborted) throw new JobCancelledError(id);
+      throw e;
+    }
     if ('status' in job) return { response: job, pngs: [] };
+    stopIfCancelled();
     this.runningId = id;
     const outcome = await settle(() => this.options.engine.generate(job, this.progress)).finally(() => {
       this.runningId = null;
@@ -210,7 +227,7 @@ export class LocalClient {
   }
 
   /** The engine's job: the request's values, a seed, and the images fetched (still encoded). */
-  private async workerJob(r: NormalizedRequest): Promise<WorkerJob | ErrorResponse> {
+  private async workerJob(r: NormalizedRequest, abort: AbortSignal): Promise<WorkerJob | ErrorResponse> {
     const base = {
       prompt: r.promptUsed,
       negativePrompt: r.negativePrompt,
@@ -226,10 +243,11 @@ export class LocalClient {
     };
     if (r.mode === 'text2img') return { ...base, mode: 'text2img' };
     const fetchFn = this.options.fetch ?? ((i, init) => fetch(i, init));
-    const initImage = await loadInitImage(r.initImage!, fetchFn);
+    const imageOptions = { signal: abort, timeoutMs: this.options.imageTimeoutMs };
+    const initImage = await loadInitImage(r.initImage!, fetchFn, 'init_image', imageOptions);
     if ('status' in initImage) return initImage;
     if (r.mode === 'img2img') return { ...base, mode: 'img2img', strength: r.strength, initImage };
-    const maskImage = await loadInitImage(r.maskImage!, fetchFn, 'mask_image');
+    const maskImage = await loadInitImage(r.maskImage!, fetchFn, 'mask_image', imageOptions);
     if ('status' in maskImage) return maskImage;
     return { ...base, mode: 'inpaint', strength: r.strength, initImage, maskImage };
   }

@@ -486,6 +486,46 @@ describe('LocalClient: queue, models, progress, cancel', () => {
     expect(await client.fetch(2)).toMatchObject({ status: 'failed', id: 2 });
   });
 
+  /** A fetch whose answer for `hang` never comes (it only ends when its signal aborts); others get INIT_PNG. */
+  function hangingFetch(hang: string) {
+    const started: string[] = [];
+    const fn = vi.fn((input: RequestInfo | URL, init?: RequestInit) => {
+      started.push(String(input));
+      if (!String(input).includes(hang)) return Promise.resolve(new Response(INIT_PNG.slice(), { headers: { 'content-type': 'image/png' } }));
+      return new Promise<Response>((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+      });
+    });
+    return { fn, started };
+  }
+
+  it('an init image URL that never answers times out as a field error, and the jobs behind it run', async () => {
+    const { fn } = hangingFetch('never');
+    const { client, engine } = setup({ fetch: fn, imageTimeoutMs: 40 });
+    const stuck = client.img2img(request({ prompt: 'stuck', init_image: 'https://images.example/never.png' }));
+    const behind = client.img2img(request({ prompt: 'behind' }));
+    const r = failure(await stuck);
+    expect(r.message).toEqual({ init_image: [expect.stringMatching(/no complete answer within 0 s/)] });
+    success(await behind);
+    expect(engine.jobs.map((j) => j.prompt)).toEqual(['behind']);
+    expect(client.systemLoad()).toMatchObject({ queue_num: 0 });
+  });
+
+  it('cancel(id), or cancel(), stops a job while its init image is still downloading', async () => {
+    for (const byId of [true, false]) {
+      const { fn, started } = hangingFetch('slow');
+      const { client, engine } = setup({ fetch: fn });
+      const slow = client.img2img(request({ prompt: 'slow', init_image: 'https://images.example/slow.png' }));
+      const behind = client.img2img(request({ prompt: 'behind' }));
+      await vi.waitFor(() => expect(started).toHaveLength(1));
+      expect(byId ? client.cancel(1) : client.cancel()).toBe(true);
+      expect(await slow).toEqual({ status: 'error', message: 'The request was cancelled.' });
+      success(await behind);
+      expect(engine.jobs.map((j) => j.prompt)).toEqual(['behind']);
+      expect(await client.fetch(1)).toMatchObject({ status: 'failed', id: 1 });
+    }
+  });
+
   it('instant_response answers processing at once; fetch gives processing, then the result', async () => {
     const { client, engine } = setup();
     engine.delays.set('later', 40);
