@@ -8,7 +8,7 @@ import { proxy, startEngineWorker } from './engine-worker.ts';
 import { isDeviceFailure, LocalClient } from './local-client.ts';
 import { createRequestRouter, type ClientMode } from './request-router.ts';
 import { DEFAULT_ENDPOINT, RemoteClient } from './remote-client.ts';
-import type { ErrorResponse, FetchResponse, GenerationResponse, SystemLoadResponse } from './responses.ts';
+import { errorResponse, type ErrorResponse, type FetchResponse, type GenerationResponse, type SystemLoadResponse } from './responses.ts';
 import type { BackendChoice, BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import type { EngineWorkerApi, ModelManagementApi } from '../engine/worker-api.ts';
@@ -111,12 +111,18 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
   });
 
   return {
-    text2img: (r) => router.generate('text2img', r),
-    img2img: (r) => router.generate('img2img', r),
-    inpaint: (r) => router.generate('inpaint', r),
-    fetch: (id) => router.fetch(id),
-    systemLoad: async () => (local ? local.systemLoad() : remote.systemLoad()),
-    cancel: (id) => local?.cancel(id) ?? false,
+    text2img: (r) => neverThrows(() => router.generate('text2img', r)),
+    img2img: (r) => neverThrows(() => router.generate('img2img', r)),
+    inpaint: (r) => neverThrows(() => router.generate('inpaint', r)),
+    fetch: (id) => neverThrows(() => router.fetch(id)),
+    systemLoad: () => neverThrows(async () => (local ? local.systemLoad() : remote.systemLoad())),
+    cancel: (id) => {
+      try {
+        return local?.cancel(id) ?? false;
+      } catch {
+        return false;
+      }
+    },
     mode,
     endpoint,
     backend,
@@ -125,4 +131,22 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     prepare: async () => (local ? local.prepare(defaultModelId) : null),
     modelStore,
   };
+}
+
+/**
+ * The API's promise to its callers: an answer in its own shapes, never an exception. Every input is
+ * checked before this point; this catches what nobody foresaw and says so instead of rejecting.
+ */
+async function neverThrows<T>(call: () => Promise<T>): Promise<T | ErrorResponse> {
+  try {
+    return await call();
+  } catch (e) {
+    let reason: string;
+    try {
+      reason = e instanceof Error ? e.message : String(e);
+    } catch {
+      reason = 'an unreadable error';
+    }
+    return errorResponse(`The call failed unexpectedly: ${reason}`);
+  }
 }

@@ -3,8 +3,10 @@
  * here, queued (one runs at a time, in arrival order), answered with the API's own response
  * objects, kept in IndexedDB history for fetch(id), and reported to their webhook.
  */
-import { HistoryStore, toResponse } from './history-store.ts';
+import { HistoryStore, toResponse, type HistoryRecord, type StoredImage } from './history-store.ts';
+import { imageReference, type ImageField } from './image-reference.ts';
 import { ImageFetchAborted, loadInitImage } from './init-image.ts';
+import { snapshotRequest } from './request-snapshot.ts';
 import { JobCancelledError, JobQueue, type JobSignal } from './job-queue.ts';
 import {
   errorResponse, fieldError, processingResponse, successResponse,
@@ -38,7 +40,16 @@ export interface LocalClientOptions {
   postWebhook?: typeof postWebhook;
   /** Limit for fetching an init or mask image URL (default IMAGE_FETCH_TIMEOUT_MS). */
   imageTimeoutMs?: number;
+  /**
+   * Whether the page that accepted a job (its owner id) is still open, for jobs found unfinished in
+   * the history after a reload. Default: Web Locks, where each page holds a lock named by its id.
+   */
+  isPageAlive?: (owner: string) => Promise<boolean>;
 }
+
+/** Every client holds a Web Lock under this prefix plus its page id for as long as it lives. */
+const PAGE_LOCK_PREFIX = 'sdapi-page:';
+export const CLOSED_WHILE_RUNNING = 'The page was closed while this request ran, so it did not finish. Send it again.';
 
 /** Responses that failed because the GPU was lost or out of memory: auto mode may retry them remotely. */
 const deviceFailures = new WeakSet<object>();
@@ -49,6 +60,8 @@ export function isDeviceFailure(response: unknown): boolean {
 interface JobOutput {
   response: SuccessResponse | ErrorResponse;
   pngs: Uint8Array[];
+  /** The request's images as fetched, so history can keep those given inline. */
+  inputs?: Partial<Record<ImageField, StoredImage>>;
 }
 
 export class LocalClient {
@@ -59,11 +72,16 @@ export class LocalClient {
   private readonly history: HistoryStore | null;
   private readonly requests = new Map<number, NormalizedRequest>();
   private readonly urlCache = new Map<number, FetchResponse>();
+  /** Each accepted job until its record is stored: fetch(id) waits for one that left the queue. */
+  private readonly finishing = new Map<number, Promise<unknown>>();
   private runningId: number | null = null;
   private readonly progress: ((p: EngineProgress) => void) | undefined;
+  /** This page's id, stored with each job it accepts. */
+  private readonly pageId = crypto.randomUUID();
 
   constructor(private readonly options: LocalClientOptions) {
     this.history = options.history !== undefined ? options.history : typeof indexedDB !== 'undefined' ? new HistoryStore() : null;
+    holdPageLock(this.pageId);
     // One callback for the worker's whole life; it tags progress with the running job's id.
     this.progress = this.wrap((p: EngineProgress) => {
       const id = this.runningId;
@@ -99,10 +117,12 @@ export class LocalClient {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return fieldError('id', 'The id must be a positive integer.');
     const status = this.jobs.status(n);
     if (status === 'queued' || status === 'running') return this.processing(n);
+    await this.finishing.get(n);
     const cached = this.urlCache.get(n);
     if (cached) return cached;
-    const record = await this.history?.load(n);
+    const record = await this.history?.load(n).catch(() => undefined);
     if (!record) return errorResponse(`No request with id ${n} was found.`);
+    if (record.response.status === 'processing') return this.unfinished(record);
     const toUrl = this.options.toUrl ?? defaultToUrl;
     const base64 = record.response.meta?.base64 === 'yes';
     const response = toResponse(record, (png) => toUrl(png, base64));
@@ -126,11 +146,16 @@ export class LocalClient {
     return cancelled;
   }
 
-  private async submit(endpoint: Endpoint, request: unknown): Promise<GenerationResponse> {
+  private async submit(endpoint: Endpoint, original: unknown): Promise<GenerationResponse> {
+    const snapshot = snapshotRequest(original);
+    if (!snapshot.ok) return snapshot.error;
+    const request = snapshot.fields;
     const r = validateRequest(endpoint, request, this.options.models.map((m) => m.id));
     if (isErrorResponse(r)) return r;
-    const id = this.history ? await this.history.nextId() : this.counter++;
+    const id = await this.newId();
     this.requests.set(id, r);
+    // Recorded as accepted before it runs, so that after a reload fetch(id) can say what became of it.
+    await this.history?.save(id, { response: this.processing(id), request, createdAt: Date.now(), owner: this.pageId }).catch(() => undefined);
     const steps = (r.mode === 'text2img' ? r.steps : Math.floor(r.steps * r.strength)) * r.samples;
     const done = this.jobs
       .enqueue(id, steps, (signal) => this.withEngine(() => this.run(id, r, signal)))
@@ -138,8 +163,36 @@ export class LocalClient {
         response: errorResponse(e instanceof JobCancelledError ? 'The request was cancelled.' : `The generation failed: ${String(e)}`),
         pngs: [],
       }))
-      .then((out) => this.finish(id, r, request, out));
+      .then((out) => this.finish(id, r, request, out))
+      .finally(() => this.finishing.delete(id));
+    // Once the job has left the queue and until its record is stored, fetch(id) waits on this
+    // instead of missing it (a fetch right after cancel(id) of a queued job, say).
+    this.finishing.set(id, done);
     return r.instantResponse ? this.processing(id) : done;
+  }
+
+  private async newId(): Promise<number> {
+    if (!this.history) return this.counter++;
+    try {
+      return await this.history.nextId();
+    } catch {
+      // IndexedDB refused (quota, private mode): ids still have to be unique within this page.
+      return this.counter++;
+    }
+  }
+
+  /** A job the history has as accepted and not finished, which this page does not run. */
+  private async unfinished(record: HistoryRecord): Promise<FetchResponse> {
+    const owner = record.owner;
+    const alive = owner !== undefined && owner !== this.pageId && (await (this.options.isPageAlive ?? isPageAlive)(owner).catch(() => false));
+    if (alive) {
+      // Another open tab runs it; its own fetch(id) has the eta.
+      return processingResponse(record.id, 1, `fetch(${record.id})`, { runtime: 'local', note: 'running in another tab of this app' });
+    }
+    const failed: FailedResponse = { status: 'failed', id: record.id, message: CLOSED_WHILE_RUNNING, output: '' };
+    this.urlCache.set(record.id, failed);
+    await this.history?.save(record.id, { response: failed, request: record.request, createdAt: record.createdAt }).catch(() => undefined);
+    return failed;
   }
 
   private processing(id: number): ProcessingResponse {
@@ -148,14 +201,13 @@ export class LocalClient {
   }
 
   /** Stores the result for fetch(id), tells the webhook, and hands the response back. */
-  private async finish(id: number, r: NormalizedRequest, request: unknown, out: JobOutput): Promise<SuccessResponse | ErrorResponse> {
+  private async finish(id: number, r: NormalizedRequest, request: Record<string, unknown>, out: JobOutput): Promise<SuccessResponse | ErrorResponse> {
     this.requests.delete(id);
     const finished: SuccessResponse | FailedResponse = out.response.status === 'success'
       ? out.response
-      : { status: 'failed', id, message: typeof out.response.message === 'string' ? out.response.message : JSON.stringify(out.response.message), output: '' };
+      : { status: 'failed', id, message: out.response.message, output: '' };
     this.urlCache.set(id, finished);
-    const { key: _key, ...withoutKey } = request as Record<string, unknown>;
-    await this.history?.save(id, { response: finished, request: withoutKey, createdAt: Date.now(), pngs: out.pngs }).catch(() => undefined);
+    await this.history?.save(id, { response: finished, request, createdAt: Date.now(), pngs: out.pngs, inputs: out.inputs }).catch(() => undefined);
     if (r.webhook) void (this.options.postWebhook ?? postWebhook)(r.webhook, webhookPayload(finished, r.trackId));
     return out.response;
   }
@@ -223,6 +275,7 @@ export class LocalClient {
     return {
       response: successResponse(id, (performance.now() - started) / 1000, output, this.meta(r, result, model, job.seed)),
       pngs: result.images,
+      inputs: jobInputs(job),
     };
   }
 
@@ -285,14 +338,35 @@ export class LocalClient {
     };
     if (r.mode !== 'text2img') {
       meta.strength = r.strength;
-      meta.init_image = r.initImage;
+      // A URL is echoed; inline data (maybe tens of MB) only as a short reference.
+      meta.init_image = imageReference(r.initImage);
     }
-    if (r.mode === 'inpaint') meta.mask_image = r.maskImage;
+    if (r.mode === 'inpaint') meta.mask_image = imageReference(r.maskImage);
     if (result.safetyChecked) meta.nsfw_content_detected = result.nsfw;
     else if (r.safetyChecker) meta.safety_checker_status = `not run: the model ${model.id} has no safety checker`;
     if (result.promptTruncated) meta.prompt_truncated = `the prompt is longer than the text encoder's 77 tokens and was truncated`;
     return meta;
   }
+}
+
+/** The job's images as fetched (the worker gets copies, so these stay readable for the history). */
+function jobInputs(job: WorkerJob): JobOutput['inputs'] {
+  if (job.mode === 'text2img') return undefined;
+  return job.mode === 'img2img' ? { init_image: job.initImage } : { init_image: job.initImage, mask_image: job.maskImage };
+}
+
+/** Holds this page's lock until the page goes away, so other pages can tell that it is open. */
+function holdPageLock(pageId: string): void {
+  const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
+  if (!locks) return;
+  void locks.request(PAGE_LOCK_PREFIX + pageId, () => new Promise<void>(() => undefined)).catch(() => undefined);
+}
+
+async function isPageAlive(owner: string): Promise<boolean> {
+  const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
+  if (!locks) return false;
+  const state = await locks.query();
+  return (state.held ?? []).some((l) => l.name === PAGE_LOCK_PREFIX + owner);
 }
 
 /** A worker call that rejected (the worker died, say) becomes an ordinary failed outcome. */

@@ -8,6 +8,7 @@
  * never in a message, never to a fetch_result or redirect on another host.
  */
 import { errorResponse, type ErrorResponse, type FetchResponse, type SuccessResponse } from './responses.ts';
+import { snapshotRequest } from './request-snapshot.ts';
 import {
   excerpt, normalizeError, readHostedAnswer, type FailedResponse, type HostedAnswer, type ProcessingResponse, type SystemLoadResponse,
 } from './remote-responses.ts';
@@ -133,11 +134,14 @@ export class RemoteClient {
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
       return errorResponse(`The ${name} request must be a JSON object.`);
     }
+    const snapshot = snapshotRequest(request);
+    if (!snapshot.ok) return snapshot.error;
+    const fields = snapshot.fields;
     // The hosted API authenticates by the body's key: the request's own wins, the saved one fills in.
-    const key = requestKey(request) || this.storedKey();
+    const key = requestKey(fields) || this.storedKey();
     const blocked = this.precheck(key);
     if (blocked) return blocked;
-    const answer = await this.call(this.url(name), { ...(request as Json), key }, epoch, key);
+    const answer = await this.call(this.url(name), { ...fields, key }, epoch, key);
     const settled = answer.status === 'processing' ? await this.poll(answer, epoch, key) : answer;
     switch (settled.status) {
       case 'success':

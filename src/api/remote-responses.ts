@@ -7,6 +7,8 @@ import {
   errorResponse, type ErrorResponse, type FailedResponse, type FieldErrors, type ProcessingResponse, type SuccessResponse, type SystemLoadResponse,
 } from './responses.ts';
 
+import { plainObject } from './plain-json.ts';
+
 export type { FailedResponse, ProcessingResponse, SystemLoadResponse } from './responses.ts';
 
 export type HostedAnswer = SuccessResponse | ErrorResponse | ProcessingResponse | FailedResponse | SystemLoadResponse;
@@ -47,14 +49,15 @@ export function normalizeError(body: Json): ErrorResponse {
 }
 
 /** Classifies a parsed body; `key` is the caller's API key, stripped from anything echoed back. */
-export function readHostedAnswer(body: unknown, key: string): HostedAnswer {
-  if (!isObject(body) || typeof body.status !== 'string') return unexpected(body, key);
+export function readHostedAnswer(received: unknown, key: string): HostedAnswer {
+  if (!isObject(received) || typeof received.status !== 'string') return unexpected(received, key);
+  // Plain JSON with every `key` field dropped at any depth: the key must never reach the page's
+  // output, the history or a log, even if the service echoes it somewhere nested.
+  const body = plainObject(received, { redact: key });
   switch (body.status) {
     case 'success': {
       if (!Array.isArray(body.output)) return unexpected(body, key);
       const meta = isObject(body.meta) ? { ...body.meta } : {};
-      // The key must never reach the page's output or logs, even if the service echoes it.
-      delete meta.key;
       meta.runtime = 'remote';
       return { ...body, meta } as unknown as SuccessResponse;
     }
@@ -75,7 +78,7 @@ export function readHostedAnswer(body: unknown, key: string): HostedAnswer {
         ...body,
         status: 'failed',
         id: isId(body.id) ? body.id : '',
-        message: typeof message === 'string' ? message : message ? JSON.stringify(message) : 'The hosted API failed the request.',
+        message: message ?? 'The hosted API failed the request.',
         output: Array.isArray(body.output) ? body.output : '',
       } as FailedResponse;
     }

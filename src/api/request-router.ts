@@ -9,6 +9,7 @@ import type { Endpoint } from './validate-request.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
 import { requestKey } from './remote-client.ts';
+import { snapshotRequest } from './request-snapshot.ts';
 
 export type ClientMode = 'local' | 'remote' | 'auto';
 
@@ -61,7 +62,11 @@ export function createRequestRouter(d: RouterDeps) {
     return null;
   };
 
-  const generate = async (endpoint: Endpoint, request: unknown): Promise<GenerationResponse> => {
+  const generate = async (endpoint: Endpoint, original: unknown): Promise<GenerationResponse> => {
+    // Read once: a getter or Proxy that throws is an error answer here, and cannot change its mind later.
+    const snapshot = snapshotRequest(original);
+    if (!snapshot.ok) return snapshot.error;
+    const request = snapshot.fields;
     const local = d.local;
     if (!local) return viaRemote(endpoint, request);
     if (d.mode === 'local') return local[endpoint](request);

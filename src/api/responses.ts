@@ -27,11 +27,14 @@ export interface ProcessingResponse {
   meta?: Record<string, unknown>;
 }
 
-/** What fetch answers for a job that failed: `{status:"failed", id, message, output:""}`. */
+/**
+ * What fetch answers for a job that failed: `{status:"failed", id, message, output:""}`. The message
+ * is the field map when a field was at fault (an init image that could not be fetched), as in errors.
+ */
 export interface FailedResponse {
   status: 'failed';
   id: number | string;
-  message: string;
+  message: string | FieldErrors;
   output: '' | unknown[];
   meta?: Record<string, unknown>;
 }

@@ -27,7 +27,10 @@ const BASE: Record<string, SchedulerAlias> = {
 /** The alias for an A1111 name ("DPM++ 2M Karras", case and spacing free), or null. */
 export function resolveSchedulerAlias(name: string): SchedulerAlias | null {
   const key = name.trim().toLowerCase().replace(/\s+/g, ' ');
-  if (BASE[key]) return BASE[key];
-  const karras = key.endsWith(' karras') ? BASE[key.slice(0, -' karras'.length)] : undefined;
+  // Own names only: "__proto__" or "constructor" must not find Object's own members.
+  const base = (name: string) => (Object.hasOwn(BASE, name) ? BASE[name] : undefined);
+  const plain = base(key);
+  if (plain) return plain;
+  const karras = key.endsWith(' karras') ? base(key.slice(0, -' karras'.length)) : undefined;
   return karras ? { ...karras, use_karras_sigmas: true } : null;
 }

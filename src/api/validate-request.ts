@@ -9,6 +9,8 @@ import {
 import { errorResponse, type ErrorResponse, type FieldErrors } from './responses.ts';
 import { createScheduler } from '../engine/schedulers/index.ts';
 import { resolveSchedulerAlias } from './scheduler-aliases.ts';
+import { snapshotRequest } from './request-snapshot.ts';
+import { withImageReferences } from './image-reference.ts';
 
 /** Appended by enhance_prompt: "yes"; fixed so that a seed reproduces the same image. */
 export const ENHANCE_SUFFIX = ', highly detailed, sharp focus, professional photography, 8k';
@@ -57,6 +59,30 @@ const FIELDS = {
 /** Every field any endpoint knows, parsed. */
 type ParsedFields = z.output<z.ZodObject<typeof FIELDS.inpaint>>;
 
+/** The request fields the API knows, for any endpoint (the key among them). */
+export const KNOWN_REQUEST_FIELDS: readonly string[] = Object.keys(FIELDS.inpaint);
+
+/**
+ * The request as history and webhooks keep it: the API's known fields only, each a JSON primitive
+ * as sent, never the key, and inline images as references (image-reference.ts). Never throws.
+ */
+export function storedRequest(request: unknown): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  if (typeof request !== 'object' || request === null) return kept;
+  for (const field of KNOWN_REQUEST_FIELDS) {
+    if (field === 'key') continue;
+    let v: unknown;
+    try {
+      if (!Object.hasOwn(request, field)) continue;
+      v = (request as Record<string, unknown>)[field];
+    } catch {
+      continue; // an unreadable field is not kept; validation already said so
+    }
+    if (v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) kept[field] = v;
+  }
+  return withImageReferences(kept);
+}
+
 export interface NormalizedRequest {
   mode: Endpoint;
   prompt: string;
@@ -88,11 +114,10 @@ export interface NormalizedRequest {
 }
 
 export function validateRequest(endpoint: Endpoint, request: unknown, knownModels: readonly string[]): NormalizedRequest | ErrorResponse {
-  if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-    return errorResponse('The request must be a JSON object.');
-  }
+  const snapshot = snapshotRequest(request);
+  if (!snapshot.ok) return snapshot.error;
+  const raw = snapshot.fields;
   // Field by field, so that one answer lists every problem, cross-field ones included.
-  const raw = request as Record<string, unknown>;
   const errors: FieldErrors = {};
   const add = (field: string, message: string) => (errors[field] ??= []).includes(message) || errors[field].push(message);
   const values: Record<string, unknown> = {};
@@ -117,6 +142,10 @@ export function validateRequest(endpoint: Endpoint, request: unknown, knownModel
   if (endpoint !== 'text2img' && ok('num_inference_steps') && ok('strength') && Math.floor(r.num_inference_steps! * r.strength!) < 1) {
     const least = Math.ceil((1 / r.num_inference_steps!) * 1000) / 1000;
     add('strength', `The strength is too low for ${r.num_inference_steps} steps: no denoising step would run (use at least ${least}, or more steps).`);
+  }
+  // Samples use seed, seed + 1, …: the last one must be a seed too.
+  if (ok('seed') && ok('samples') && r.seed !== null && r.seed !== undefined && r.seed > Number.MAX_SAFE_INTEGER - (r.samples! - 1)) {
+    add('seed', `The seed may not be greater than ${Number.MAX_SAFE_INTEGER - r.samples! + 1} with ${r.samples} samples (they use seed, seed + 1, …).`);
   }
   if (r.algorithm_type !== undefined && !(ALGORITHM_TYPES as readonly string[]).includes(r.algorithm_type)) {
     add('algorithm_type', `The algorithm type must be one of: ${ALGORITHM_TYPES.join(', ')}.`);

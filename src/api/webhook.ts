@@ -11,6 +11,8 @@
  * does not shows up here as a network error although the hosted service could reach it.
  */
 
+import { plainResponse } from './plain-json.ts';
+
 export interface WebhookOptions {
   /** Default: the global fetch. */
   fetch?: typeof fetch;
@@ -32,9 +34,12 @@ export interface WebhookResult {
   error?: string;
 }
 
-/** The body the API posts: the result object plus `track_id`. */
+/**
+ * The body the API posts: the result object plus `track_id`, as plain JSON with no key anywhere and
+ * inline images as short references (a webhook never receives image bytes it did not ask for).
+ */
 export function webhookPayload(result: object, trackId: unknown): Record<string, unknown> {
-  return { ...result, track_id: trackId ?? null };
+  return { ...plainResponse(result), track_id: typeof trackId === 'string' || typeof trackId === 'number' ? trackId : null };
 }
 
 export async function postWebhook(url: string, payload: object, options: WebhookOptions = {}): Promise<WebhookResult> {

@@ -114,7 +114,7 @@ describe('HistoryStore records', () => {
     await history.save(2, failedInput(2, 20));
 
     // The caller's objects are not mutated.
-    expect(withKeyInMeta.request.key).toBe(SECRET);
+    expect((withKeyInMeta.request as Record<string, unknown>).key).toBe(SECRET);
 
     const record = await history.load(1);
     expect(record?.request).toEqual({ prompt: 'a cat sitting on a bench', width: '512', seed: null, webhook: null });

@@ -276,6 +276,21 @@ describe('bad values give the field-map error', () => {
     expect(errorOn('seed', { seed: 2 ** 53 })).toHaveLength(1);
   });
 
+  it('a seed whose later samples would pass the exact integers is refused before queueing', () => {
+    const max = Number.MAX_SAFE_INTEGER;
+    const [reason] = errorOn('seed', { seed: max, samples: 2 });
+    expect(reason).toContain(String(max - 1));
+    expect(ok({ seed: max - 1, samples: 2 }).seed).toBe(max - 1);
+    expect(ok({ seed: max, samples: 1 }).seed).toBe(max);
+  });
+
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', '__proto__ karras', 'valueOf karras'])(
+    'the scheduler name %j is an unknown scheduler, not Object.prototype',
+    (name) => {
+      expect(errorOn('scheduler', { scheduler: name })[0]).toMatch(/Unknown scheduler/);
+    },
+  );
+
   it('several bad fields of the same kind give several keys', () => {
     const errors = fieldErrors({ ...BASE, prompt: '', width: 'abc', samples: 9, webhook: 'ftp://x' });
     expect(Object.keys(errors).sort()).toEqual(['prompt', 'samples', 'webhook', 'width']);
@@ -298,6 +313,32 @@ describe('non-object requests', () => {
     expect(r.status).toBe('error');
     expect(typeof r.message).toBe('string');
     expect(r.message).toMatch(/JSON object/);
+  });
+});
+
+describe('requests that fight back', () => {
+  it('a field whose getter throws is a field error, never an exception', () => {
+    const request = { ...BASE };
+    Object.defineProperty(request, 'width', { enumerable: true, get: () => { throw new Error('boom'); } });
+    const r = validateImg2ImgRequest(request, MODELS) as ErrorResponse;
+    expect(r).toEqual({ status: 'error', message: { width: ['The width could not be read: boom'] } });
+  });
+
+  it('a Proxy whose traps throw is an error response', () => {
+    const hostile = new Proxy({}, { ownKeys: () => { throw new Error('no keys for you'); } });
+    expect(validateImg2ImgRequest(hostile, MODELS)).toEqual({ status: 'error', message: 'The request could not be read: no keys for you' });
+    const getter = new Proxy({ ...BASE }, { get: () => { throw new TypeError('trap'); } });
+    const r = validateImg2ImgRequest(getter, MODELS) as ErrorResponse;
+    expect(r.status).toBe('error');
+    expect(Object.keys(r.message)).toContain('prompt');
+  });
+
+  it('reads each field once, so a getter cannot pass validation and then change', () => {
+    let reads = 0;
+    const request = { ...BASE };
+    Object.defineProperty(request, 'width', { enumerable: true, get: () => (reads++ === 0 ? '512' : 'not a number') });
+    expect(ok(request).width).toBe(512);
+    expect(reads).toBe(1);
   });
 });
 
