@@ -21,7 +21,7 @@ export function isEchoedImageUrl(value: string): boolean {
 
 /** What stands for an image field in meta, history and webhooks. */
 export function imageReference(value: unknown): unknown {
-  if (typeof value !== 'string' || isEchoedImageUrl(value) || isImageReference(value)) return value;
+  if (typeof value !== 'string' || isEchoedImageUrl(value) || value.startsWith(`${PREFIX} (`)) return value;
   const v = value.trim();
   if (v === '') return value;
   const kind = /^blob:/i.test(v) ? 'a blob: URL of the page that sent it' : /^data:([^;,]*)/i.exec(v)?.[1] || 'base64';
