@@ -10,14 +10,14 @@ import { encodeRgbPng } from './png.ts';
 import { runPipeline, type DiffusionModels, type GenerationInput } from './pipeline.ts';
 import { createModelSession, errorText, RunMeter, type Backend, type BackendChoice, type GpuTensor, type HostTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
 import type { DeviceModels, DeviceTensor } from './device-loop.ts';
-import { readGraphInputs, textLengthOverrides } from './onnx-inputs.ts';
+import { OnnxParseError, readGraphInputs, textLengthOverrides } from './onnx-inputs.ts';
 import { emptyLoopStats, LoopRecorder, type LoopStats } from './loop-stats.ts';
 import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
 import { LivePreview, TaesdDecoder } from './preview.ts';
 import type { EngineProgress, GenerationJob, GenerationResult, RgbaImage } from './jobs.ts';
 import { GRAPH_FILES, readModelConfig, type ModelConfig } from '../models/model-config.ts';
 import type { ModelSource } from '../models/model-source.ts';
-import { CorruptCacheError, type ModelStore } from '../models/model-store.ts';
+import { BrokenModelFileError, CorruptCacheError, type ModelStore } from '../models/model-store.ts';
 
 export interface LoadedModelInfo {
   id: string;
@@ -121,6 +121,19 @@ export type ProgressSink = (p: EngineProgress) => void;
 /** onnxruntime's words for bytes that are not a model: "protobuf parsing failed", "Failed to load model", ... */
 const UNREADABLE_GRAPH = /protobuf|pars(e|ing) failed|failed to load model|invalid (onnx )?model|ModelProto/i;
 
+/** Whether a failure says the bytes are not a model: our own graph reader's, or onnxruntime's words. */
+function isUnreadableGraph(e: unknown): boolean {
+  return e instanceof OnnxParseError || UNREADABLE_GRAPH.test(errorText(e));
+}
+
+/** A graph file of the model that does not parse; `path` names it, so only it is checked and refetched. */
+class UnreadableGraphError extends Error {
+  override name = 'UnreadableGraphError';
+  constructor(readonly path: string, cause: unknown) {
+    super(`${path}: ${errorText(cause)}`, { cause });
+  }
+}
+
 /** Graph files and their external weights: read from the store one at a time, right before their session. */
 function isGraphFile(path: string): boolean {
   return /\.onnx(_data|\.data)?$/.test(path);
@@ -211,22 +224,20 @@ export class Engine {
     const files = modelFiles(this.store, source);
     const preprocessor = jsonFile(bytes, SAFETY_CHECKER_FILES.preprocessor);
     if (files.has(SAFETY_CHECKER_FILES.graph) && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
-    let created: Awaited<ReturnType<Engine['createSessions']>>;
-    try {
+    let created: Awaited<ReturnType<Engine['createSessions']>> | null = null;
+    for (let attempt = 0; !created; attempt++) {
       try {
-        onProgress?.({ phase: 'load', modelId: source.id, message: `creating sessions on ${this.backend.backend}` });
-        created = await this.createSessions(files, this.backend.backend, config.tokenizer.maxLength);
+        created = await this.createOnAnyBackend(files, config.tokenizer.maxLength, source.id, onProgress);
       } catch (e) {
-        if (this.backend.backend !== 'webgpu' || UNREADABLE_GRAPH.test(errorText(e))) throw e;
-        this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
-        onProgress?.({ phase: 'load', modelId: source.id, message: this.backend.reason });
-        created = await this.createSessions(files, 'wasm', config.tokenizer.maxLength);
+        if (!(e instanceof UnreadableGraphError)) throw e;
+        // A file that does not parse: either its stored bytes were damaged (then that file alone is
+        // dropped and fetched again, once) or it is exactly what was downloaded and verified, and the
+        // published file itself is broken (then fetching it again would only loop).
+        const check = await this.store.checkStoredFile(source, e.path);
+        if (check.verdict === 'intact') throw new BrokenModelFileError(source.id, e.path, check.sha256, e.cause);
+        if (attempt >= 1) throw new CorruptCacheError(source.id, [e.path], e.cause);
+        onProgress?.({ phase: 'load', modelId: source.id, message: `${e.path} was damaged in storage; downloading it again` });
       }
-    } catch (e) {
-      // A graph ORT cannot even parse came from a bad cache (the store verified what it wrote, so
-      // this is storage gone wrong): drop it so the next load fetches it again, and say so.
-      if (!UNREADABLE_GRAPH.test(errorText(e))) throw e;
-      throw new CorruptCacheError(source.id, await this.store.markCorrupt(source), e);
     }
     const { sessions, deviceLoop } = created;
     const loadTimings = {
@@ -254,13 +265,45 @@ export class Engine {
     return this.info(this.model);
   }
 
+  /** Sessions on the chosen backend; where WebGPU cannot run the model, on WASM, saying why. */
+  private async createOnAnyBackend(files: ModelFiles, textLength: number, modelId: string, onProgress?: ProgressSink): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
+    try {
+      onProgress?.({ phase: 'load', modelId, message: `creating sessions on ${this.backend.backend}` });
+      return await this.createSessions(files, this.backend.backend, textLength);
+    } catch (e) {
+      if (this.backend.backend !== 'webgpu' || e instanceof UnreadableGraphError) throw e;
+      this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
+      onProgress?.({ phase: 'load', modelId, message: this.backend.reason });
+      return this.createSessions(files, 'wasm', textLength);
+    }
+  }
+
+  /** Every session of the model; on any failure the ones already made are released before it is rethrown. */
   private async createSessions(files: ModelFiles, backend: Backend, textLength: number): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
+    const made: ModelSession[] = [];
+    try {
+      return await this.createSessionsInto(made, files, backend, textLength);
+    } catch (e) {
+      await Promise.all(made.map((m) => m.release().catch(() => undefined)));
+      throw e;
+    }
+  }
+
+  private async createSessionsInto(made: ModelSession[], files: ModelFiles, backend: Backend, textLength: number): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
     const create = async (label: string, path: string, device: Pick<SessionFactoryOptions, 'outputLocation' | 'download'> = {}) => {
       // Graphs over 2 GB (or exported that way) keep their weights in "<name>_data" beside them.
       const { bytes, externalData } = await files.graph(path);
-      // The text length is the one shape every request shares; batch and image size stay free.
-      const freeDimensionOverrides = textLengthOverrides(readGraphInputs(bytes), textLength);
-      return createModelSession(label, bytes, { ort: this.ort, backend, externalData, freeDimensionOverrides, ...device });
+      let session: ModelSession;
+      try {
+        // The text length is the one shape every request shares; batch and image size stay free.
+        const freeDimensionOverrides = textLengthOverrides(readGraphInputs(bytes), textLength);
+        session = await createModelSession(label, bytes, { ort: this.ort, backend, externalData, freeDimensionOverrides, ...device });
+      } catch (e) {
+        if (isUnreadableGraph(e)) throw new UnreadableGraphError(path, e);
+        throw e;
+      }
+      made.push(session);
+      return session;
     };
     const textEncoder = await create('text_encoder', GRAPH_FILES.textEncoder);
     let deviceLoop: true | string = this.hostLoopReason(backend);
@@ -272,8 +315,10 @@ export class Engine {
       unet = await create('unet', GRAPH_FILES.unet, { outputLocation: 'gpu-buffer', download });
       try {
         helpers = await this.createHelpers(unet);
+        made.push(...(Object.values(helpers) as ModelSession[]));
       } catch (e) {
         deviceLoop = `the helper graphs could not be loaded (${errorText(e)})`;
+        made.splice(made.indexOf(unet), 1);
         await unet.release();
         unet = null;
       }

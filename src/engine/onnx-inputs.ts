@@ -5,6 +5,11 @@
  * through freeDimensionOverrides, which must be given when the session is created.
  */
 
+/** The bytes are not an ONNX model: the protobuf does not parse, or it has no graph. */
+export class OnnxParseError extends Error {
+  override name = 'OnnxParseError';
+}
+
 export interface GraphInput {
   name: string;
   /** Each dimension's fixed size, or its symbolic name. */
@@ -29,7 +34,7 @@ class Reader {
     let result = 0;
     let shift = 0;
     for (;;) {
-      if (this.pos >= this.end) throw new Error('truncated varint');
+      if (this.pos >= this.end) throw new OnnxParseError('truncated varint');
       const byte = this.b[this.pos++];
       // sizes here stay far below 2^53; multiplication avoids 32-bit shifts
       result += (byte & 0x7f) * 2 ** shift;
@@ -42,24 +47,25 @@ class Reader {
   field(): { no: number; sub: Reader | null; value: number } {
     const key = this.varint();
     const no = Math.floor(key / 8);
+    // Protobuf has no field 0: zeros (a file never written, say) are not a model.
+    if (no === 0) throw new OnnxParseError('field number 0');
     switch (key & 7) {
       case 0:
         return { no, sub: null, value: this.varint() };
       case 1:
-        this.pos += 8;
-        return { no, sub: null, value: 0 };
       case 5:
-        this.pos += 4;
+        this.pos += (key & 7) === 1 ? 8 : 4;
+        if (this.pos > this.end) throw new OnnxParseError('truncated field');
         return { no, sub: null, value: 0 };
       case 2: {
         const len = this.varint();
         const sub = new Reader(this.b, this.pos, this.pos + len);
         this.pos += len;
-        if (this.pos > this.end) throw new Error('truncated field');
+        if (this.pos > this.end) throw new OnnxParseError('truncated field');
         return { no, sub, value: len };
       }
       default:
-        throw new Error(`unsupported wire type ${key & 7}`);
+        throw new OnnxParseError(`unsupported wire type ${key & 7}`);
     }
   }
 
@@ -105,12 +111,15 @@ function valueInfo(r: Reader): GraphInput {
 /** The graph's inputs as declared; initializers listed as inputs (old exports) are included. */
 export function readGraphInputs(model: Uint8Array): GraphInput[] {
   const inputs: GraphInput[] = [];
+  let graphs = 0;
   each(new Reader(model), (no, graph) => {
     if (no !== 7 || !graph) return;
+    graphs++;
     each(graph, (gn, input) => {
       if (gn === 11 && input) inputs.push(valueInfo(input));
     });
   });
+  if (graphs === 0) throw new OnnxParseError('the file has no graph');
   return inputs;
 }
 

@@ -23,7 +23,7 @@ export type WorkerOutcome<T> =
   | {
     ok: false;
     kind: 'init_image' | 'mask_image' | 'cancelled' | 'model' | 'engine' | 'device'
-      | 'quota' | 'integrity' | 'download' | 'paused' | 'corrupt' | 'in_use';
+      | 'quota' | 'integrity' | 'download' | 'paused' | 'corrupt' | 'broken' | 'in_use';
     message: string;
   };
 

@@ -8,7 +8,7 @@ import { JobCancelled } from './pipeline.ts';
 import { chooseBackend, errorText, type GpuLike, type OrtModule } from './runtime.ts';
 import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from './worker-api.ts';
 import {
-  CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelStore, QuotaError,
+  BrokenModelFileError, CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelStore, QuotaError,
 } from '../models/model-store.ts';
 
 let engine: Engine | null = null;
@@ -29,6 +29,7 @@ function storeFailure(e: unknown): WorkerOutcome<never> {
   if (e instanceof QuotaError) return { ok: false, kind: 'quota', message };
   if (e instanceof IntegrityError) return { ok: false, kind: 'integrity', message };
   if (e instanceof CorruptCacheError) return { ok: false, kind: 'corrupt', message };
+  if (e instanceof BrokenModelFileError) return { ok: false, kind: 'broken', message };
   if (e instanceof DownloadPaused) return { ok: false, kind: 'paused', message };
   if (e instanceof DownloadError) return { ok: false, kind: 'download', message };
   return { ok: false, kind: 'model', message };

@@ -43,14 +43,42 @@ export class QuotaError extends ModelFileError {
   }
 }
 
-/** The cached copy of a model could not be loaded (e.g. ORT's "protobuf parsing failed"); its files were marked bad. */
+/** Which part of a model a file belongs to, for messages: "unet" for "unet/model.onnx". */
+export function componentOf(path: string): string {
+  return path.includes('/') ? path.slice(0, path.indexOf('/')) : 'model';
+}
+
+/**
+ * A stored file could not be loaded (ORT's "protobuf parsing failed", our reader's "unsupported wire
+ * type") and its bytes no longer match the checksum they were verified with: storage went wrong.
+ * That file alone was discarded; the next load downloads it again.
+ */
 export class CorruptCacheError extends ModelFileError {
   override name = 'CorruptCacheError';
   constructor(readonly modelId: string, readonly paths: string[], cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
+    const files = paths.map((p) => `${p} (${componentOf(p)})`).join(', ');
     super(
-      `The cached copy of ${modelId} could not be loaded (${why}). ` +
-        `${paths.length === 1 ? `${paths[0]} was` : `Its files (${paths.length}) were`} discarded and will be downloaded again.`,
+      `${modelId}: the stored copy of ${files} was damaged in this browser's storage and could not be loaded (${why}). ` +
+        `${paths.length === 1 ? 'It was' : 'They were'} discarded and will be downloaded again.`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * A file that is not a valid ONNX graph although its bytes match the checksum it was verified with:
+ * the file itself is broken where it is published. Fetching it again would fetch the same bytes,
+ * so nothing is refetched; the message says so.
+ */
+export class BrokenModelFileError extends ModelFileError {
+  override name = 'BrokenModelFileError';
+  constructor(readonly modelId: string, readonly path: string, sha256: string | null, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const sum = sha256 ? ` (sha256 ${sha256})` : '';
+    super(
+      `${modelId}: ${path} (${componentOf(path)}) is not a valid ONNX model (${why}), although it matches the checksum it was downloaded with${sum}. ` +
+        'The file is broken in the repository it comes from, so it was not downloaded again; use another copy of this model.',
       { cause },
     );
   }

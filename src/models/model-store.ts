@@ -25,10 +25,11 @@
  *   status(source): Promise<ModelStatus>      what is stored of each file; no network
  *   listModels(): Promise<CachedModel[]>      every model with a recorded file list, with its stored bytes
  *   deleteModel(id): Promise<void>            stops its downloads, removes all its chunks and records
- *   markCorrupt(source, path?): Promise<string[]>
- *       Drops the records and chunks of one file (or of all the model's files) so the next
- *       getFile/download fetches them again; returns the paths that had something stored. For a
- *       session that fails to load from the cache: markCorrupt, then throw new CorruptCacheError(id, paths, cause).
+ *   checkStoredFile(source, path): Promise<{ verdict: 'damaged' | 'intact' | 'missing', sha256 }>
+ *       For a file that failed to load: re-reads and hashes it. 'damaged' (its bytes are not what
+ *       was verified when it was stored): it is dropped, so the next read fetches it again.
+ *       'intact': the stored bytes are exactly what arrived and was verified, so the file itself is
+ *       broken and fetching it again would not help.
  * Persistent storage: download() and getFile() call storage.persist() once per instance where it
  * exists; in a worker it does not (persist() is main-thread only), so the UI should call
  * requestPersistentStorage() itself.
@@ -45,7 +46,7 @@ import type { ModelFile, ModelSource } from './model-source.ts';
 import { ProgressReporter, type ProgressListener } from './progress.ts';
 import { defaultStorage, requestPersistentStorage, storageRoom, type StorageLike } from './quota.ts';
 
-export { CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelFileError, QuotaError } from './download-errors.ts';
+export { BrokenModelFileError, componentOf, CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelFileError, QuotaError } from './download-errors.ts';
 export { formatBytes, requestPersistentStorage, type StorageLike } from './quota.ts';
 
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
@@ -231,16 +232,15 @@ export class ModelStore {
     this.recordedLists.delete(id);
   }
 
-  async markCorrupt(source: ModelSource, path?: string): Promise<string[]> {
-    const records = await this.chunks.files(source.id);
-    const paths = path !== undefined ? [path] : [...new Set([...source.files.map((f) => f.path), ...records.keys()])];
-    const dropped: string[] = [];
-    for (const p of paths) {
-      if (!records.has(p)) continue;
-      await this.withFileLock(source.id, p, () => this.chunks.dropFile(source.id, p));
-      dropped.push(p);
-    }
-    return dropped;
+  async checkStoredFile(source: ModelSource, path: string): Promise<{ verdict: 'damaged' | 'intact' | 'missing'; sha256: string | null }> {
+    return this.withFileLock(source.id, path, async () => {
+      const rec = await this.chunks.getFile(source.id, path);
+      if (!rec) return { verdict: 'missing', sha256: null };
+      const read = rec.complete ? await readStoredFile(this.chunks, source.id, path, rec, { hash: true }) : { problem: 'incomplete', sha256: null };
+      if (read.problem === null) return { verdict: 'intact', sha256: read.sha256 };
+      await this.chunks.dropFile(source.id, path);
+      return { verdict: 'damaged', sha256: read.sha256 };
+    });
   }
 
   /** One-time cleanup and the model's file list, recorded so listModels knows what "complete" means. */

@@ -1,7 +1,7 @@
 /** Graph inputs read from ONNX bytes before a session exists, and the text-length overrides made from them. */
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readGraphInputs, textLengthOverrides } from '../../src/engine/onnx-inputs.ts';
+import { OnnxParseError, readGraphInputs, textLengthOverrides } from '../../src/engine/onnx-inputs.ts';
 import { TinyModelFactory } from '../../tools/tiny-models/sets.ts';
 
 let files: Map<string, Uint8Array>;
@@ -30,7 +30,10 @@ describe('readGraphInputs', () => {
   });
 
   it('refuses bytes that are not a model rather than inventing inputs', () => {
-    expect(() => readGraphInputs(new Uint8Array([0x3a, 0xff, 0xff, 0xff, 0x0f]))).toThrow();
-    expect(readGraphInputs(new Uint8Array(0))).toEqual([]);
+    expect(() => readGraphInputs(new Uint8Array([0x3a, 0xff, 0xff, 0xff, 0x0f]))).toThrow(OnnxParseError);
+    // Empty or zeroed files (never written, or wiped) have no graph: they are not a model either.
+    expect(() => readGraphInputs(new Uint8Array(0))).toThrow(/no graph/);
+    expect(() => readGraphInputs(new Uint8Array(64))).toThrow(/field number 0/);
+    expect(() => readGraphInputs(new Uint8Array(64).fill(0x0e))).toThrow(/unsupported wire type 6/);
   });
 });

@@ -223,21 +223,6 @@ describe('ModelStore.download from the mock hub', () => {
     expect(hub.requests).toEqual([]);
   });
 
-  it('markCorrupt drops a file so that the next getFile fetches it again', async () => {
-    const idb = freshIdb();
-    const store = storeOn(idb);
-    const source = await modelSource();
-    await store.download(source);
-    expect(await store.markCorrupt(source, 'unet/model.onnx')).toEqual(['unet/model.onnx']);
-    expect(await store.status(source)).toMatchObject({ complete: false, bytesStored: CONFIG.byteLength });
-    expect((await store.listModels())[0]).toMatchObject({ complete: false });
-    hub.requests.length = 0;
-    expect(same(await storeOn(idb).getFile(source, source.files[1]), UNET)).toBe(true);
-    expect(unetGets()).toHaveLength(1);
-    expect(await store.markCorrupt(source)).toEqual(['scheduler/scheduler_config.json', 'unet/model.onnx']);
-    expect((await store.status(source)).bytesStored).toBe(0);
-  });
-
   it('getFile on a complete model makes no request and reports the cache', async () => {
     const idb = freshIdb();
     const source = await modelSource(false);

@@ -123,17 +123,25 @@ describe('ModelStore', () => {
     expect(await keys(idb)).toEqual([]);
   });
 
-  it('gives a caller whose session failed to load a way to mark the files bad, with a clear error', async () => {
+  it('checkStoredFile tells damaged stored bytes (dropped, fetched again) from an intact file (kept)', async () => {
     const net = countingFetch(BODY);
     const idb = freshStore();
     const source = await sourceFor(BODY);
     const store = storeWith({ fetch: net.fn, store: idb });
+    const path = source.files[0].path;
     await store.getFile(source, source.files[0]);
-    const paths = await store.markCorrupt(source);
-    const error = new CorruptCacheError(source.id, paths, new Error('protobuf parsing failed'));
-    expect(error).toBeInstanceOf(ModelFileError);
-    expect(error.message).toBe('The cached copy of m could not be loaded (protobuf parsing failed). unet/model.onnx was discarded and will be downloaded again.');
+    expect(await store.checkStoredFile(source, path)).toEqual({ verdict: 'intact', sha256: await sha256Hex(BODY) });
+    expect(net.calls).toHaveLength(1);
+    // Storage goes wrong under the record: the first chunk's bytes change, its length does not.
+    const chunk = BODY.slice(0, 64 * 1024);
+    chunk[10] ^= 0xff;
+    await set(['chunk', source.id, path, 0], chunk.buffer, idb);
+    expect((await store.checkStoredFile(source, path)).verdict).toBe('damaged');
+    expect(await store.checkStoredFile(source, path)).toEqual({ verdict: 'missing', sha256: null });
     expect(same(await store.getFile(source, source.files[0]), BODY)).toBe(true);
     expect(net.calls).toHaveLength(2);
+    const error = new CorruptCacheError(source.id, [path], new Error('protobuf parsing failed'));
+    expect(error).toBeInstanceOf(ModelFileError);
+    expect(error.message).toBe(`m: the stored copy of ${path} (unet) was damaged in this browser's storage and could not be loaded (protobuf parsing failed). It was discarded and will be downloaded again.`);
   });
 });
