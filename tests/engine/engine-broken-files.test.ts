@@ -33,7 +33,7 @@ function server(override: Record<string, Uint8Array> = {}) {
   const fn: typeof fetch = async (input) => {
     const path = decodeURIComponent(new URL(String(input)).pathname).replace(/^\/tiny-sd\//, '');
     gets.push(path);
-    return new Response(override[path] ?? readFileSync(join(dir, 'tiny-sd', path)));
+    return new Response((override[path] ?? readFileSync(join(dir, 'tiny-sd', path))) as Uint8Array<ArrayBuffer>);
   };
   return { fn, gets, count: (path: string) => gets.filter((p) => p === path).length };
 }
