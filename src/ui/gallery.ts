@@ -11,6 +11,7 @@
  */
 import './styles/gallery.css';
 import { HistoryStore, type HistoryRecord, type HistorySummary } from '../api/history-store.ts';
+import { IMAGE_FIELDS, isImageReference } from '../api/image-reference.ts';
 import { endpointOf, exportRequest, reproducibleRequest } from '../api/request-export.ts';
 import type { GenerationResponse, SuccessResponse } from '../api/responses.ts';
 import type { GalleryHandle, GalleryOptions, Mode } from './contracts.ts';
@@ -42,6 +43,8 @@ interface Item {
 
 /** How long to follow a request answered "processing" before leaving it to the next reload. */
 const FOLLOW_LIMIT_MS = 10 * 60_000;
+/** Cards read per page: the first ones show without reading the rest of a long history. */
+const PAGE_SIZE = 24;
 
 export function mountGallery(container: HTMLElement, options: GalleryMountOptions): GalleryHandle {
   let history: HistoryStore | null = options.history ?? null;
@@ -57,9 +60,17 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
   const status = el('p', { class: 'status gallery-status', id: 'gallery-status', role: 'status', 'aria-live': 'polite' });
   const empty = el('p', { class: 'gallery-empty', id: 'gallery-empty' }, 'No results yet. Every image you generate is kept here, also after a reload.');
   const list = el('ul', { class: 'gallery-grid', id: 'gallery-items', 'aria-label': 'Saved results' });
+  const more = el('button', { type: 'button', class: 'secondary gallery-more', id: 'gallery-more', hidden: '' }, 'Show older results');
   const lightbox = buildLightbox();
   const requestDialog = buildRequestDialog();
-  container.append(storage, status, empty, list, lightbox.dialog, requestDialog.dialog);
+  container.append(storage, status, empty, list, more, lightbox.dialog, requestDialog.dialog);
+  /** How many cards the gallery shows: a page, plus a page per "Show older results". */
+  let wanted = PAGE_SIZE;
+  let hasOlder = false;
+  more.addEventListener('click', () => {
+    wanted += PAGE_SIZE;
+    void refresh();
+  });
 
   const say = (text: string, isError = false) => {
     status.textContent = text;
@@ -77,29 +88,49 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
       return;
     }
     let summaries: HistorySummary[];
+    const unreadable: number[] = [];
     try {
-      summaries = (await history.list()).filter(shown);
+      const page = await history.page({ limit: wanted, filter: shown });
+      summaries = page.items;
+      unreadable.push(...page.unreadable);
+      hasOlder = page.next !== null;
     } catch (e) {
       say(`The gallery could not be read: ${message(e)}`, true);
       return;
     }
-    const wanted = new Set(summaries.map((s) => s.id));
-    for (const item of items.values()) if (!wanted.has(item.id)) drop(item);
+    const keep = new Set(summaries.map((s) => s.id));
+    for (const item of items.values()) if (!keep.has(item.id)) drop(item);
+    // Newest first, as the store lists them; moving existing nodes keeps their images loaded.
+    const place = () => list.replaceChildren(...summaries.flatMap((s) => items.get(s.id)?.el ?? []));
     for (const s of summaries) {
       if (items.has(s.id)) continue;
-      const record = await history.load(s.id).catch(() => undefined);
-      if (record && record.response.status === 'success') items.set(s.id, build(record, record.response));
+      try {
+        const record = await history.load(s.id);
+        if (!record || record.response.status !== 'success') continue;
+        items.set(s.id, build(record, record.response));
+      } catch {
+        // One record this page cannot show must not cost the others: it is skipped, and said so.
+        unreadable.push(s.id);
+        continue;
+      }
+      // Each card shows as soon as it is built, not after the whole page is read.
+      place();
+      empty.hidden = true;
     }
-    // Newest first, as the store lists them; moving existing nodes keeps their images loaded.
-    list.replaceChildren(...summaries.flatMap((s) => items.get(s.id)?.el ?? []));
+    place();
     empty.hidden = items.size > 0;
+    more.hidden = !hasOlder;
+    if (unreadable.length) {
+      const ids = unreadable.slice(0, 5).join(', ');
+      say(`${unreadable.length === 1 ? '1 stored result' : `${unreadable.length} stored results`} could not be read and ${unreadable.length === 1 ? 'is' : 'are'} not shown (id ${ids}${unreadable.length > 5 ? ', …' : ''}).`);
+    }
     await showStorage();
   }
 
   async function showStorage(): Promise<void> {
     const own = [...items.values()].reduce((n, i) => n + i.bytes, 0);
     const images = [...items.values()].reduce((n, i) => n + i.images.length, 0);
-    let line = `${items.size} ${items.size === 1 ? 'result' : 'results'}, ${images} ${images === 1 ? 'image' : 'images'}: ${formatBytes(own)} in the gallery`;
+    let line = `${items.size} ${items.size === 1 ? 'result' : 'results'}${hasOlder ? ' shown' : ''}, ${images} ${images === 1 ? 'image' : 'images'}: ${formatBytes(own)} in the gallery`;
     try {
       const estimate = await navigator.storage?.estimate?.();
       if (estimate?.usage !== undefined) {
@@ -204,11 +235,23 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
         say(`Result ${item.id} is now the init image.`);
         return;
       }
-      case 'reuse':
+      case 'reuse': {
         lightbox.dialog.close();
-        options.onReuse(item.endpoint, reproducibleRequest(item.request, item.response.meta ?? {}));
+        const request = reproducibleRequest(item.request, item.response.meta ?? {});
+        // Images sent inline are kept once beside the record (the record has a reference): bring them back.
+        if (history && IMAGE_FIELDS.some((f) => isImageReference(request[f]))) {
+          const inputs = await history.loadInputs(item.id).catch(() => ({}) as Awaited<ReturnType<HistoryStore['loadInputs']>>);
+          for (const f of IMAGE_FIELDS) {
+            if (!isImageReference(request[f])) continue;
+            const image = inputs[f];
+            if (image) request[f] = URL.createObjectURL(new Blob([image.bytes], { type: image.mimeType }));
+            else delete request[f];
+          }
+        }
+        options.onReuse(item.endpoint, request);
         say(`The settings of result ${item.id} are back in the form.`);
         return;
+      }
       case 'api':
         return showRequest(item);
       case 'delete':

@@ -162,3 +162,31 @@ describe('HistoryStore records', () => {
     expect(await new HistoryStore({ store: freshStore() }).load(12345)).toBeUndefined();
   });
 });
+
+describe('HistoryStore pages', () => {
+  it('reads newest first, a page at a time, skipping what the filter drops and what it cannot read', async () => {
+    const idb = freshStore();
+    const history = new HistoryStore({ store: idb });
+    for (let id = 1; id <= 30; id++) await history.save(id, id % 10 === 0 ? failedInput(id, id) : successInput(id, id, [png(id)]));
+    const { set } = await import('idb-keyval');
+    await set(31, { nothing: 'useful' }, idb);
+    await set(32, 'not even an object', idb);
+    const isSuccess = (s: { response: { status: string } }) => s.response.status === 'success';
+
+    const first = await history.page({ limit: 5, filter: isSuccess });
+    expect(first.items.map((s) => s.id)).toEqual([29, 28, 27, 26, 25]);
+    expect(first.unreadable).toEqual([32, 31]);
+    expect(first.next).toBe(25);
+    for (const s of first.items) expect('pngs' in s).toBe(false);
+    const second = await history.page({ limit: 5, before: first.next!, filter: isSuccess });
+    expect(second.items.map((s) => s.id)).toEqual([24, 23, 22, 21, 19]);
+    const rest = await history.page({ limit: 100, before: 5 });
+    expect(rest.items.map((s) => s.id)).toEqual([4, 3, 2, 1]);
+    expect(rest.next).toBeNull();
+    // The counter and the PNGs are not records.
+    await history.nextId();
+    expect((await history.page({ limit: 100 })).items).toHaveLength(30);
+    // An unreadable record loads as absent rather than throwing.
+    expect(await history.load(31)).toBeUndefined();
+  });
+});

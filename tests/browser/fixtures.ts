@@ -47,14 +47,22 @@ export interface AppOptions {
   model?: string;
   mode?: 'local' | 'remote' | 'auto';
   endpoint?: string;
-  /** Stored as the page's API key before it starts (never put in the URL). */
+  /**
+   * Stored as the page's API key before it starts (never put in the URL). With `endpoint`, that
+   * endpoint is saved too: the app holds a saved key back from an endpoint that only the address names.
+   */
   key?: string;
 }
 
 export async function openApp(page: Page, expectedBackend: 'webgpu' | 'wasm', modelOrOptions: string | AppOptions = 'tiny-sd'): Promise<void> {
   const o: AppOptions = typeof modelOrOptions === 'string' ? { model: modelOrOptions } : modelOrOptions;
   if (fixturesPresent) await serve(page, EXAMPLE_URL, readFileSync(EXAMPLE_IMAGE), 'image/png');
-  if (o.key) await page.addInitScript((key) => localStorage.setItem('sdapi.key', key), o.key);
+  if (o.key) {
+    await page.addInitScript(([key, endpoint]) => {
+      localStorage.setItem('sdapi.key', key);
+      if (endpoint) localStorage.setItem('sdapi.endpoint', endpoint);
+    }, [o.key, o.endpoint ?? ''] as const);
+  }
   // No ?backend=: the wasm project's Chromium has no WebGPU adapter, so the app must fall back by itself.
   const query = new URLSearchParams({ model: o.model ?? 'tiny-sd' });
   if (o.mode) query.set('mode', o.mode);

@@ -203,3 +203,60 @@ test('a result from the hosted API (remote mode) is kept too, with its image byt
   await action(item, 'Copy as API request').click();
   await expect(page.locator('#gallery-request-json')).not.toContainText(MOCK_KEY);
 });
+
+test('a long history shows its newest page first; records the page cannot read are skipped with a note', async ({ page, expectedBackend }) => {
+  await openApp(page, expectedBackend, 'tiny-sd');
+  // 500 results written straight into the history's database, as a heavy user's would be, plus
+  // records an older or foreign version could have left: a BigInt in the request, and no shape at all.
+  await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const open = indexedDB.open('sd-history');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+    const canvas = new OffscreenCanvas(8, 8);
+    const ctx = canvas.getContext('2d')!;
+    ctx.fillStyle = '#3a6df0';
+    ctx.fillRect(0, 0, 8, 8);
+    const png = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    const tx = db.transaction('responses', 'readwrite');
+    const store = tx.objectStore('responses');
+    for (let id = 1; id <= 500; id++) {
+      const meta = { prompt: `stored result ${id}`, seed: id, W: 8, H: 8, steps: 2, model: 'tiny-sd', runtime: 'local' };
+      store.put({ id, response: { status: 'success', id, generationTime: 1, output: [`blob:gone/${id}`], meta }, request: { prompt: `stored result ${id}` }, createdAt: 1_700_000_000_000 + id, pngCount: 1 }, id);
+      store.put([png], ['png', id]);
+    }
+    store.put({ id: 501, response: { status: 'success', id: 501, generationTime: 1, output: ['blob:x'], meta: { prompt: 'bigint' } }, request: { prompt: 'bigint', extra: 10n }, createdAt: 1_700_000_001_000, pngCount: 1 }, 501);
+    store.put([png], ['png', 501]);
+    store.put({ garbage: true }, 502);
+    store.put({ id: 503, response: { status: 'success', id: 503, generationTime: 1, output: ['blob:y'], meta: { prompt: 'newest readable' } }, request: { prompt: 'newest readable' }, createdAt: 1_700_000_002_000, pngCount: 1 }, 503);
+    store.put([png], ['png', 503]);
+    await new Promise((resolve) => (tx.oncomplete = resolve));
+    db.close();
+  });
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.ready !== undefined, undefined, { timeout: 120_000 });
+  await expect(cards(page).first()).toContainText('newest readable');
+  // A page is 24 records; the one that cannot be shown counts among them.
+  await expect(cards(page)).toHaveCount(23);
+  await expect(cards(page).nth(1)).toContainText('stored result 500');
+  await expect(page.locator('#gallery-status')).toContainText('2 stored results could not be read and are not shown (id 502, 501)');
+  await expect(page.locator('#gallery-storage')).toContainText('23 results shown');
+  await expect(page.locator('#gallery-empty')).toBeHidden();
+  await page.getByRole('button', { name: 'Show older results' }).click();
+  await expect(cards(page)).toHaveCount(47);
+  await expect(cards(page).last()).toContainText('stored result 455');
+  // What the page cannot read stays stored and untouched: nothing already stored is lost.
+  const kept = await page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((resolve) => {
+      const open = indexedDB.open('sd-history');
+      open.onsuccess = () => resolve(open.result);
+    });
+    const get = (key: IDBValidKey) => new Promise<unknown>((resolve) => {
+      const r = db.transaction('responses').objectStore('responses').get(key);
+      r.onsuccess = () => resolve(r.result);
+    });
+    return [Boolean(await get(501)), Boolean(await get(502))];
+  });
+  expect(kept).toEqual([true, true]);
+});
