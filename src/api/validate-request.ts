@@ -122,7 +122,14 @@ export function validateRequest(endpoint: Endpoint, request: unknown, knownModel
   const add = (field: string, message: string) => (errors[field] ??= []).includes(message) || errors[field].push(message);
   const values: Record<string, unknown> = {};
   for (const [field, schema] of Object.entries(FIELDS[endpoint])) {
-    const parsed = (schema as z.ZodType).safeParse(raw[field]);
+    let parsed: ReturnType<z.ZodType['safeParse']>;
+    try {
+      parsed = (schema as z.ZodType).safeParse(raw[field]);
+    } catch (e) {
+      // A value that throws when looked at (a Proxy whose traps throw): zod's checks touch it.
+      add(field, `The ${field.replace(/_/g, ' ')} could not be read: ${e instanceof Error ? e.message : 'it threw'}`);
+      continue;
+    }
     if (parsed.success) values[field] = parsed.data;
     else for (const issue of parsed.error.issues) add(field, issue.message);
   }
