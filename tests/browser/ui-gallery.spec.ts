@@ -243,6 +243,7 @@ test('a long history shows its newest page first; records the page cannot read a
   await expect(page.locator('#gallery-status')).toContainText('2 stored results could not be read and are not shown (id 502, 501)');
   await expect(page.locator('#gallery-storage')).toContainText('23 results shown');
   await expect(page.locator('#gallery-empty')).toBeHidden();
+  await page.locator('#gallery-panel').screenshot({ path: `test-results/screenshots/gallery-long-history-${expectedBackend}.png` });
   await page.getByRole('button', { name: 'Show older results' }).click();
   await expect(cards(page)).toHaveCount(47);
   await expect(cards(page).last()).toContainText('stored result 455');

@@ -158,6 +158,7 @@ test.describe('the API key', () => {
     const banner = page.locator('#endpoint-banner');
     await expect(banner).toBeVisible();
     await expect(banner).toContainText('attacker.test:4391');
+    await page.screenshot({ path: `test-results/screenshots/endpoint-banner-${expectedBackend}.png` });
 
     const refused = await sdapiCall(page, 'text2img', text2img());
     expect(refused).toMatchObject({ status: 'error' });
