@@ -75,6 +75,8 @@ export class LocalClient {
   /** Each accepted job until its record is stored: fetch(id) waits for one that left the queue. */
   private readonly finishing = new Map<number, Promise<unknown>>();
   private runningId: number | null = null;
+  /** Model loads whose result has not come back yet. */
+  private loading = 0;
   private readonly progress: ((p: EngineProgress) => void) | undefined;
   /** This page's id, stored with each job it accepts. */
   private readonly pageId = crypto.randomUUID();
@@ -83,8 +85,13 @@ export class LocalClient {
     this.history = options.history !== undefined ? options.history : typeof indexedDB !== 'undefined' ? new HistoryStore() : null;
     holdPageLock(this.pageId);
     // One callback for the worker's whole life; it tags progress with the running job's id.
+    // Progress travels through its own message port (a comlink proxy), results through the worker's,
+    // so the last events of a load or a job can arrive after its result: those are dropped, or they
+    // would overwrite "ready" or "done" on the page with a stale "N of N bytes" or "step N of N".
     this.progress = this.wrap((p: EngineProgress) => {
       const id = this.runningId;
+      const current = p.phase === 'download' || p.phase === 'load' ? this.loading > 0 : id !== null;
+      if (!current) return;
       if (id !== null && p.phase === 'denoise') this.jobs.reportProgress(id, (p.sample - 1) * p.totalSteps + p.step);
       options.onProgress?.({ ...p, id });
     });
@@ -226,7 +233,8 @@ export class LocalClient {
     // The engine drops the loaded model before it loads another, so from here until a load succeeds
     // nothing is loaded: a failed load must not leave us believing the old model is still there.
     this.loaded = null;
-    const outcome = await settle(() => this.options.engine.loadModel(entry.source, this.progress));
+    this.loading++;
+    const outcome = await settle(() => this.options.engine.loadModel(entry.source, this.progress)).finally(() => this.loading--);
     if (!outcome.ok) return errorResponse(`The model ${modelId} could not be loaded: ${outcome.message}`);
     this.loaded = outcome.value;
     return outcome.value;

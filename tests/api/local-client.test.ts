@@ -451,6 +451,30 @@ describe('LocalClient: queue, models, progress, cancel', () => {
     expect(seen.map((p) => p.phase)).toEqual(['load', 'denoise']);
   });
 
+  it('progress that arrives after its load or job has answered is dropped, not shown as current', async () => {
+    const seen: string[] = [];
+    const { client, engine } = setup({ onProgress: (p) => seen.push(p.phase) });
+    // Like the worker's progress port: events can trail the result that travels another way.
+    const late = (sink: ((p: EngineProgress) => void) | undefined, p: EngineProgress) => setTimeout(() => sink?.(p), 5);
+    const load = engine.loadModel.bind(engine);
+    engine.loadModel = async (source, onProgress) => {
+      const r = await load(source, onProgress);
+      late(onProgress, { phase: 'download', modelId: source.id, file: 'unet/model.onnx', loaded: 1, total: 1, fromCache: false });
+      return r;
+    };
+    const generate = engine.generate.bind(engine);
+    engine.generate = async (job, onProgress) => {
+      const r = await generate(job, onProgress);
+      late(onProgress, { phase: 'denoise', sample: 1, samples: 1, step: job.steps, totalSteps: job.steps });
+      return r;
+    };
+    success(await client.img2img(request()));
+    const atAnswer = [...seen];
+    await new Promise((r) => setTimeout(r, 30));
+    expect(seen).toEqual(atAnswer);
+    expect(atAnswer).toEqual(['load', 'denoise']);
+  });
+
   it('progress feeds the queue even without onProgress: system_load counts the running job', async () => {
     const { client, engine } = setup();
     engine.delays.set('slow', 50);
