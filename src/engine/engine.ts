@@ -10,7 +10,7 @@ import { encodeRgbPng } from './png.ts';
 import { runPipeline, type DiffusionModels, type GenerationInput } from './pipeline.ts';
 import { createModelSession, errorText, RunMeter, type Backend, type BackendChoice, type GpuTensor, type HostTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
 import type { DeviceModels, DeviceTensor } from './device-loop.ts';
-import { OnnxParseError, readGraphInputs, textLengthOverrides } from './onnx-inputs.ts';
+import { OnnxParseError, readGraphInputs, textLengthOverrides } from '../models/onnx-graph.ts';
 import { emptyLoopStats, LoopRecorder, type LoopStats } from './loop-stats.ts';
 import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
 import { LivePreview, TaesdDecoder } from './preview.ts';
