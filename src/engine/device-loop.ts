@@ -9,6 +9,7 @@
  * between steps; `chooseLoop` says which loop a job gets and why.
  */
 import type { HostTensor } from './runtime.ts';
+import type { Conditioning } from './pipelines/denoising-loop.ts';
 import type { Scheduler, SchedulerRng } from './schedulers/types.ts';
 
 /** A tensor the pipeline cannot read: it stays on the GPU until a step reads it back. */
@@ -31,11 +32,14 @@ export interface DeviceStepInput {
   read: boolean;
 }
 
+/** The conditioning as the UNet reads it on the device: the large tensors in GPU buffers, small ones from the host. */
+export type DeviceConditioning = Record<string, HostTensor | DeviceTensor>;
+
 /** What the device loop needs from the models: `engine.ts` implements it over ORT sessions and the helper graphs. */
 export interface DeviceModels {
-  /** The text embeddings into a GPU buffer, once per image. */
-  upload(text: HostTensor): Promise<DeviceTensor>;
-  predictNoise(sample: HostTensor | DeviceTensor, timestep: number, text: DeviceTensor): Promise<DeviceTensor>;
+  /** The conditioning into GPU buffers, once per image: the text embeddings; SDXL's few pooled and time-id values stay host tensors. */
+  upload(conditioning: Conditioning): Promise<DeviceConditioning>;
+  predictNoise(sample: HostTensor | DeviceTensor, timestep: number, conditioning: DeviceConditioning): Promise<DeviceTensor>;
   step(input: DeviceStepInput): Promise<{ latents: DeviceTensor | Float32Array; next: DeviceTensor }>;
 }
 
@@ -86,7 +90,7 @@ export async function denoiseOnDevice(
   scheduler: Scheduler,
   timesteps: number[],
   start: HostTensor,
-  text: HostTensor,
+  text: Conditioning,
   guidanceScale: number,
   guided: boolean,
   rng: SchedulerRng,
@@ -105,7 +109,8 @@ export async function denoiseOnDevice(
     t.dispose();
   };
   try {
-    const textOnDevice = track(await device.upload(text));
+    const textOnDevice = await device.upload(text);
+    for (const t of Object.values(textOnDevice)) if ('dispose' in t) track(t);
     const first = start.data as Float32Array;
     const s0 = inputScale(scheduler, timesteps[0]);
     let unetInput: HostTensor | DeviceTensor = { data: repeatBatch(first.map((v) => v * s0), batch), dims: [batch, ...dims.slice(1)] };

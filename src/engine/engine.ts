@@ -7,10 +7,13 @@ import { createTorchGenerator } from './random.ts';
 import { rgbaToTensor, tensorToRgb } from './image-tensor.ts';
 import { binariseMask } from './inpaint-mask.ts';
 import { encodeRgbPng } from './png.ts';
-import { runPipeline, type DiffusionModels, type GenerationInput } from './pipeline.ts';
-import { createModelSession, errorText, RunMeter, type Backend, type BackendChoice, type GpuTensor, type HostTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
-import type { DeviceModels, DeviceTensor } from './device-loop.ts';
-import { OnnxParseError, readGraphInputs, textLengthOverrides } from '../models/onnx-graph.ts';
+import { runPipeline, usesGuidance, type GenerationInput } from './pipelines/denoising-loop.ts';
+import { encodePrompt, type FamilyEncoders } from './pipelines/index.ts';
+import { createModelSession, errorText, RunMeter, type Backend, type BackendChoice, type GpuTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
+import { OnnxParseError, textLengthOverrides, type GraphInfo } from '../models/onnx-graph.ts';
+import { describeModel, type GraphComponent, type ModelDescriptor, type ModelLimits } from '../models/model-descriptor.ts';
+import { isGraphFile, modelFiles, type ModelFiles } from './model-files.ts';
+import { deviceModels, diffusionModels, sessionTextEncoder } from './session-models.ts';
 import { emptyLoopStats, LoopRecorder, type LoopStats } from './loop-stats.ts';
 import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
 import { LivePreview, TaesdDecoder } from './preview.ts';
@@ -34,12 +37,24 @@ export interface LoadedModelInfo {
    * in-memory ArrayBuffer costs: the reference the store's overhead is measured against.
    */
   loadTimings: { readSeconds: number; createSeconds: number; largestFileBytes: number };
+  /** What the model's graphs allow (modes, a fixed size): requests outside it are refused before they queue. */
+  limits: ModelLimits;
+  family: ModelDescriptor['family'];
 }
 
 type HelperSessions = Pick<Sessions, 'latentStep' | 'latentStepRead' | 'toDevice' | 'toHost'>;
 
+interface CreatedSessions {
+  sessions: Sessions;
+  deviceLoop: true | string;
+  /** Each graph's declared I/O, for the model's descriptor. */
+  graphs: Partial<Record<GraphComponent, GraphInfo>>;
+}
+
 interface Sessions {
   textEncoder: ModelSession;
+  /** SDXL's second text encoder (OpenCLIP bigG with projection). */
+  textEncoder2?: ModelSession;
   unet: ModelSession;
   /** Absent in text2img-only exports (e.g. Microsoft's SD 1.5 for WebNN). */
   vaeEncoder?: ModelSession;
@@ -73,7 +88,9 @@ export interface EngineOptions {
 interface LoadedModel {
   source: ModelSource;
   config: ModelConfig;
-  tokenizer: ReturnType<typeof createClipTokenizer>;
+  descriptor: ModelDescriptor;
+  /** The family's text encoders with their tokenizers. */
+  encoders: FamilyEncoders;
   sessions: Sessions;
   /** Whether the device loop can run (WebGPU, helper graphs loaded, auto loop, a UNet it fits); else why not. */
   deviceLoop: true | string;
@@ -134,55 +151,6 @@ class UnreadableGraphError extends Error {
   }
 }
 
-/** Graph files and their external weights: read from the store one at a time, right before their session. */
-function isGraphFile(path: string): boolean {
-  return /\.onnx(_data|\.data)?$/.test(path);
-}
-
-/**
- * A model's files as the sessions need them. Small files (configs, tokenizer) are held in memory;
- * each graph is read from the store when its session is created and dropped after, so a load never
- * holds more than one graph's bytes next to the copy ORT makes of them.
- */
-interface ModelFiles {
-  has(path: string): boolean;
-  graph(path: string): Promise<{ bytes: Uint8Array; externalData?: { path: string; data: Uint8Array }[] }>;
-  /** Seconds spent reading graphs from the store, and the largest file read. */
-  readonly readSeconds: number;
-  readonly largestFileBytes: number;
-}
-
-function modelFiles(store: ModelStore, source: ModelSource): ModelFiles {
-  const paths = new Set(source.files.map((f) => f.path));
-  let readSeconds = 0;
-  let largestFileBytes = 0;
-  const read = async (path: string) => {
-    const file = source.files.find((f) => f.path === path);
-    if (!file) throw new Error(`${source.id}: the model has no ${path}`);
-    const started = performance.now();
-    const bytes = await store.getFile(source, file);
-    readSeconds += (performance.now() - started) / 1000;
-    largestFileBytes = Math.max(largestFileBytes, bytes.byteLength);
-    return bytes;
-  };
-  return {
-    has: (path) => paths.has(path),
-    async graph(path) {
-      const bytes = await read(path);
-      const dataPath = `${path}_data`;
-      // The graph names its external file relative to itself: "model.onnx_data".
-      if (!paths.has(dataPath)) return { bytes };
-      return { bytes, externalData: [{ path: `${path.split('/').pop()}_data`, data: await read(dataPath) }] };
-    },
-    get readSeconds() {
-      return readSeconds;
-    },
-    get largestFileBytes() {
-      return largestFileBytes;
-    },
-  };
-}
-
 export class Engine {
   private model: LoadedModel | null = null;
   /** Where TAESD's decoder lives (the model set "taesd"); null: previews use the linear approximation. */
@@ -217,17 +185,15 @@ export class Engine {
     const createStarted = performance.now();
     const decoder = new TextDecoder();
     const config = await readModelConfig(async (path) => (bytes.has(path) ? decoder.decode(bytes.get(path)) : null));
-    const tokenizer = createClipTokenizer(config.tokenizer.vocab, config.tokenizer.merges, {
-      maxLength: config.tokenizer.maxLength,
-      padTokenId: config.tokenizer.padTokenId,
-    });
+    const tokenizers = config.tokenizers.map((t) => createClipTokenizer(t.vocab, t.merges, { maxLength: t.maxLength, padTokenId: t.padTokenId }));
+    const textLength = config.tokenizers[0].maxLength;
     const files = modelFiles(this.store, source);
     const preprocessor = jsonFile(bytes, SAFETY_CHECKER_FILES.preprocessor);
     if (files.has(SAFETY_CHECKER_FILES.graph) && !preprocessor) throw new Error(`${source.id}: the model has a safety checker but no ${SAFETY_CHECKER_FILES.preprocessor}`);
     let created: Awaited<ReturnType<Engine['createSessions']>> | null = null;
     for (let attempt = 0; !created; attempt++) {
       try {
-        created = await this.createOnAnyBackend(files, config.tokenizer.maxLength, source.id, onProgress);
+        created = await this.createOnAnyBackend(files, textLength, source.id, onProgress);
       } catch (e) {
         if (!(e instanceof UnreadableGraphError)) throw e;
         // A file that does not parse: either its stored bytes were damaged (then that file alone is
@@ -239,7 +205,7 @@ export class Engine {
         onProgress?.({ phase: 'load', modelId: source.id, message: `${e.path} was damaged in storage; downloading it again` });
       }
     }
-    const { sessions, deviceLoop } = created;
+    const { sessions, deviceLoop, graphs } = created;
     const loadTimings = {
       readSeconds: smallFilesSeconds + files.readSeconds,
       createSeconds: (performance.now() - createStarted) / 1000 - files.readSeconds,
@@ -250,23 +216,31 @@ export class Engine {
       if (sessions.safetyChecker && preprocessor) safetyChecker = new SafetyChecker(sessions.safetyChecker, readClipPreprocessConfig(preprocessor));
     } catch (e) {
       // a checker that cannot run must not be skipped silently: the load fails, without leaking sessions
-      await Promise.all(Object.values(sessions).map((s: ModelSession) => s.release().catch(() => undefined)));
+      await Promise.all((Object.values(sessions) as ModelSession[]).map((s) => s.release().catch(() => undefined)));
       throw e;
     }
     const vae = jsonFile(bytes, 'vae_decoder/config.json') ?? jsonFile(bytes, 'vae_encoder/config.json');
     const blocks = vae?.block_out_channels;
     const vaeScaleFactor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 8;
-    const sampleChannels = sessions.unet.input('sample').shape[1];
+    const descriptor = describeModel({ modelIndex: config.modelIndex, graphs, vaeScaleFactor });
     const configChannels = jsonFile(bytes, 'unet/config.json')?.in_channels;
-    const unetInChannels = typeof sampleChannels === 'number' && sampleChannels > 0 ? sampleChannels
-      : typeof configChannels === 'number' ? configChannels
-      : config.latentChannels;
-    this.model = { source, config, tokenizer, sessions, deviceLoop, safetyChecker, vaeScaleFactor, unetInChannels, backend: this.backend, loadTimings };
+    const unetInChannels = descriptor.unet.inChannels ?? (typeof configChannels === 'number' ? configChannels : config.latentChannels);
+    const textEncoders = [sessions.textEncoder, ...(sessions.textEncoder2 ? [sessions.textEncoder2] : [])];
+    if (textEncoders.length > tokenizers.length) {
+      await Promise.all((Object.values(sessions) as ModelSession[]).map((s) => s.release().catch(() => undefined)));
+      throw new Error(`${source.id}: the model has ${textEncoders.length} text encoders but ${tokenizers.length} tokenizer folder(s); text_encoder_2 needs tokenizer_2/`);
+    }
+    const encoders: FamilyEncoders = {
+      family: descriptor.family,
+      encoders: textEncoders.map((session, i) => sessionTextEncoder(session, tokenizers[i])),
+      forceZerosForEmptyPrompt: descriptor.forceZerosForEmptyPrompt,
+    };
+    this.model = { source, config, descriptor, encoders, sessions, deviceLoop, safetyChecker, vaeScaleFactor, unetInChannels, backend: this.backend, loadTimings };
     return this.info(this.model);
   }
 
   /** Sessions on the chosen backend; where WebGPU cannot run the model, on WASM, saying why. */
-  private async createOnAnyBackend(files: ModelFiles, textLength: number, modelId: string, onProgress?: ProgressSink): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
+  private async createOnAnyBackend(files: ModelFiles, textLength: number, modelId: string, onProgress?: ProgressSink): Promise<CreatedSessions> {
     try {
       onProgress?.({ phase: 'load', modelId, message: `creating sessions on ${this.backend.backend}` });
       return await this.createSessions(files, this.backend.backend, textLength);
@@ -279,7 +253,7 @@ export class Engine {
   }
 
   /** Every session of the model; on any failure the ones already made are released before it is rethrown. */
-  private async createSessions(files: ModelFiles, backend: Backend, textLength: number): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
+  private async createSessions(files: ModelFiles, backend: Backend, textLength: number): Promise<CreatedSessions> {
     const made: ModelSession[] = [];
     try {
       return await this.createSessionsInto(made, files, backend, textLength);
@@ -289,14 +263,16 @@ export class Engine {
     }
   }
 
-  private async createSessionsInto(made: ModelSession[], files: ModelFiles, backend: Backend, textLength: number): Promise<{ sessions: Sessions; deviceLoop: true | string }> {
-    const create = async (label: string, path: string, device: Pick<SessionFactoryOptions, 'outputLocation' | 'download'> = {}) => {
-      // Graphs over 2 GB (or exported that way) keep their weights in "<name>_data" beside them.
-      const { bytes, externalData } = await files.graph(path);
+  private async createSessionsInto(made: ModelSession[], files: ModelFiles, backend: Backend, textLength: number): Promise<CreatedSessions> {
+    const graphs: Partial<Record<GraphComponent, GraphInfo>> = {};
+    const create = async (label: GraphComponent, path: string, device: Pick<SessionFactoryOptions, 'outputLocation' | 'download'> = {}) => {
       let session: ModelSession;
       try {
+        // Weights may be inline or in external-data shards the graph names (model.onnx_data, _1, _2, …).
+        const { bytes, info, externalData } = await files.graph(path);
+        graphs[label] = info;
         // The text length is the one shape every request shares; batch and image size stay free.
-        const freeDimensionOverrides = textLengthOverrides(readGraphInputs(bytes), textLength);
+        const freeDimensionOverrides = textLengthOverrides(info.inputs, textLength);
         session = await createModelSession(label, bytes, { ort: this.ort, backend, externalData, freeDimensionOverrides, ...device });
       } catch (e) {
         if (isUnreadableGraph(e)) throw new UnreadableGraphError(path, e);
@@ -306,6 +282,7 @@ export class Engine {
       return session;
     };
     const textEncoder = await create('text_encoder', GRAPH_FILES.textEncoder);
+    const textEncoder2 = files.has(GRAPH_FILES.textEncoder2) ? await create('text_encoder_2', GRAPH_FILES.textEncoder2) : undefined;
     let deviceLoop: true | string = this.hostLoopReason(backend);
     let helpers: HelperSessions = {};
     let unet: ModelSession | null = null;
@@ -324,12 +301,12 @@ export class Engine {
       }
     }
     unet ??= await create('unet', GRAPH_FILES.unet);
-    const sessions: Sessions = { textEncoder, unet, vaeDecoder: await create('vae_decoder', GRAPH_FILES.vaeDecoder), ...helpers };
+    const sessions: Sessions = { textEncoder, ...(textEncoder2 ? { textEncoder2 } : {}), unet, vaeDecoder: await create('vae_decoder', GRAPH_FILES.vaeDecoder), ...helpers };
     if (files.has(GRAPH_FILES.vaeEncoder)) sessions.vaeEncoder = await create('vae_encoder', GRAPH_FILES.vaeEncoder);
     if (files.has(SAFETY_CHECKER_FILES.graph)) sessions.safetyChecker = await create('safety_checker', SAFETY_CHECKER_FILES.graph);
     const unetBatch = sessions.unet.fixedBatch('sample');
     if (deviceLoop === true && unetBatch !== null) deviceLoop = `the UNet export fixes its batch to ${unetBatch}; the device loop runs guidance as one batch-2 call`;
-    return { sessions, deviceLoop };
+    return { sessions, deviceLoop, graphs };
   }
 
   /** True where the device loop may run on this backend, else why the loop runs on the host. */
@@ -401,9 +378,10 @@ export class Engine {
   private info(m: LoadedModel): LoadedModelInfo {
     const inputTypes: Record<string, string> = {};
     for (const [component, s] of Object.entries(m.sessions)) for (const i of s.inputs) inputTypes[`${component}.${i.name}`] = i.type;
+    const { modes, fixedSize } = m.descriptor;
     return {
       id: m.source.id, backend: m.backend.backend, backendReason: m.backend.reason, schedulerClass: m.config.schedulerClass, inputTypes,
-      deviceLoop: m.deviceLoop, loadTimings: m.loadTimings,
+      deviceLoop: m.deviceLoop, loadTimings: m.loadTimings, limits: { modes, fixedSize }, family: m.descriptor.family,
     };
   }
 
@@ -430,9 +408,19 @@ export class Engine {
 
   private async run(m: LoadedModel, job: GenerationJob, onProgress?: ProgressSink, shouldStop?: () => boolean): Promise<GenerationResult> {
     const started = performance.now();
-    const cond = m.tokenizer.encodeDetailed(job.prompt);
-    const uncond = m.tokenizer.encodeDetailed(job.negativePrompt);
-    const models = diffusionModels(m, this.loopPreference === 'naive');
+    // One encoding per request: every sample shares the prompt's conditioning.
+    const prompt = await encodePrompt(m.encoders, {
+      prompt: job.prompt, negativePrompt: job.negativePrompt, guided: usesGuidance(job.guidanceScale), width: job.width, height: job.height,
+    });
+    const s = m.sessions;
+    const device = m.deviceLoop === true && s.latentStep && s.latentStepRead && s.toDevice
+      ? deviceModels({ unet: s.unet, latentStep: s.latentStep, latentStepRead: s.latentStepRead, toDevice: s.toDevice })
+      : null;
+    const models = diffusionModels({
+      unet: s.unet, vaeEncoder: s.vaeEncoder, vaeDecoder: s.vaeDecoder, scalingFactor: m.config.scalingFactor, latentChannels: m.config.latentChannels,
+      vaeScaleFactor: m.vaeScaleFactor, unetInChannels: m.unetInChannels, naive: this.loopPreference === 'naive', device,
+      hostLoopReason: m.deviceLoop === true ? undefined : m.deviceLoop, modelId: m.source.id,
+    });
     const input = generationInput(job);
     const schedulerName = job.scheduler ?? m.config.schedulerClass;
     const schedulerConfig = { ...m.config.schedulerConfig, ...job.schedulerOverrides };
@@ -454,8 +442,7 @@ export class Engine {
       const live = onProgress ? new LivePreview(taesd) : null;
       const recorder = new LoopRecorder(meter, loop);
       const decoded = await runPipeline(models, {
-        condIds: cond.ids,
-        uncondIds: uncond.ids,
+        conditioning: prompt.conditioning,
         width: job.width,
         height: job.height,
         steps: job.steps,
@@ -500,7 +487,7 @@ export class Engine {
       width: job.width,
       height: job.height,
       scheduler: schedulerName,
-      promptTruncated: cond.truncated,
+      promptTruncated: prompt.truncated,
       safetyChecked: checker !== null,
       nsfw,
       hasSafetyChecker: m.safetyChecker !== null,
@@ -541,99 +528,4 @@ function generationInput(job: GenerationJob): GenerationInput {
       return { mode: 'inpaint', image, mask: binariseMask(job.maskImage.rgba, job.width, job.height), strength: job.strength };
     }
   }
-}
-
-/** The pipeline's view of a loaded model set: I/O names and batch limits read from the sessions. */
-function diffusionModels(m: LoadedModel, naive: boolean): DiffusionModels {
-  const { textEncoder, unet, vaeEncoder, vaeDecoder } = m.sessions;
-  const first = (out: Record<string, HostTensor>, s: ModelSession) => out[s.outputs[0].name];
-  const textBatch = textEncoder.fixedBatch('input_ids');
-  // the naive baseline runs guidance as two batch-1 calls, as a batch-1 export must
-  const unetBatch = naive ? 1 : unet.fixedBatch('sample');
-  return {
-    device: m.deviceLoop === true ? deviceModels(m.sessions) : null,
-    hostLoopReason: m.deviceLoop === true ? undefined : m.deviceLoop,
-    scalingFactor: m.config.scalingFactor,
-    latentChannels: m.config.latentChannels,
-    vaeScaleFactor: m.vaeScaleFactor,
-    unetInChannels: m.unetInChannels,
-    async encodeText(ids) {
-      // Exports with a fixed batch of 1 get one call per prompt.
-      const groups = textBatch === 1 ? ids.map((x) => [x]) : [ids];
-      const parts: HostTensor[] = [];
-      for (const g of groups) {
-        const data = new Int32Array(g.length * g[0].length);
-        g.forEach((x, i) => data.set(x, i * x.length));
-        parts.push(first(await textEncoder.run({ input_ids: { data, dims: [g.length, g[0].length] } }), textEncoder));
-      }
-      return concatBatch(parts);
-    },
-    async predictNoise(sample, timestep, text) {
-      const batch = sample.dims[0];
-      const runOne = async (s: HostTensor, e: HostTensor) => {
-        const b = s.dims[0];
-        const out = await unet.run({
-          sample: s,
-          timestep: { data: new Float32Array(b).fill(timestep), dims: [b] },
-          encoder_hidden_states: e,
-        });
-        return first(out, unet).data as Float32Array;
-      };
-      if (unetBatch === null || unetBatch === batch) return runOne(sample, text);
-      // A UNet fixed to batch 1 under guidance: one call per half, one after the other (a session runs one call at a time).
-      const parts: Float32Array[] = [];
-      for (let i = 0; i < batch; i++) parts.push(await runOne(sliceBatch(sample, i), sliceBatch(text, i)));
-      return concatBatch(parts.map((p) => ({ data: p, dims: [1, p.length] }))).data as Float32Array;
-    },
-    async encodeImage(image) {
-      if (!vaeEncoder) throw new Error(`the model ${m.source.id} has no VAE encoder, so it cannot take an init image (img2img and inpaint); use text2img or another model`);
-      return first(await vaeEncoder.run({ [vaeEncoder.inputs[0].name]: image }), vaeEncoder);
-    },
-    async decodeLatents(latents) {
-      return first(await vaeDecoder.run({ [vaeDecoder.inputs[0].name]: latents }), vaeDecoder);
-    },
-  };
-}
-
-/** The device loop's operations over the UNet (outputs on the GPU) and the helper sessions. */
-function deviceModels(s: Sessions): DeviceModels {
-  const { unet, latentStep, latentStepRead, toDevice } = s;
-  if (!latentStep || !latentStepRead || !toDevice) throw new Error('the device loop needs its helper sessions');
-  // The device tensors the loop hands back are the ORT tensors these sessions made.
-  const ortTensor = (t: HostTensor | DeviceTensor) => t as HostTensor | GpuTensor;
-  return {
-    async upload(text) {
-      return (await toDevice.runMixed({ x: text })).y;
-    },
-    async predictNoise(sample, timestep, text) {
-      const b = sample.dims[0];
-      const out = await unet.runMixed({ sample: ortTensor(sample), timestep: { data: new Float32Array(b).fill(timestep), dims: [b] }, encoder_hidden_states: ortTensor(text) });
-      return out[unet.outputs[0].name];
-    },
-    async step({ pred, guidance, sample, noise, coefficients, read }) {
-      const session = read ? latentStepRead : latentStep;
-      const out = await session.runMixed({ noise_pred: ortTensor(pred), guidance, sample: ortTensor(sample), noise, coefficients: { data: coefficients, dims: [4] } });
-      if (!read) return { latents: out.latents, next: out.next_sample };
-      const latents = out.latents.data as Float32Array;
-      out.latents.dispose();
-      return { latents, next: out.next_sample };
-    },
-  };
-}
-
-function sliceBatch(t: HostTensor, i: number): HostTensor {
-  const per = t.data.length / t.dims[0];
-  return { data: t.data.slice(i * per, (i + 1) * per), dims: [1, ...t.dims.slice(1)] };
-}
-
-function concatBatch(parts: HostTensor[]): HostTensor {
-  if (parts.length === 1) return parts[0];
-  const total = parts.reduce((n, p) => n + p.data.length, 0);
-  const data = new Float32Array(total);
-  let off = 0;
-  for (const p of parts) {
-    data.set(p.data, off);
-    off += p.data.length;
-  }
-  return { data, dims: [parts.reduce((n, p) => n + p.dims[0], 0), ...parts[0].dims.slice(1)] };
 }

@@ -4,7 +4,7 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { DeviceLostError, Engine } from './engine.ts';
 import { decodeImageToRgba, ImageDecodeError } from './image-decode.ts';
 import type { EngineProgress, GenerationJob } from './jobs.ts';
-import { JobCancelled } from './pipeline.ts';
+import { JobCancelled } from './pipelines/denoising-loop.ts';
 import { chooseBackend, errorText, type GpuLike, type OrtModule } from './runtime.ts';
 import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from './worker-api.ts';
 import {

@@ -16,6 +16,7 @@ import 'fake-indexeddb/auto';
 import { encode } from 'fast-png';
 import fc from 'fast-check';
 import { createStore } from 'idb-keyval';
+import { ANY_REQUEST } from '../../src/models/model-descriptor.ts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HistoryStore } from '../../src/api/history-store.ts';
 import { LocalClient } from '../../src/api/local-client.ts';
@@ -61,7 +62,7 @@ const engine: EngineGenerationApi = {
   init: async () => ({ backend: 'wasm', reason: 'fuzz', shaderF16: false }),
   loadModel: async (source) => ({
     ok: true,
-    value: { id: source.id, backend: 'wasm', backendReason: 'fuzz', schedulerClass: 'EulerDiscreteScheduler', inputTypes: {}, deviceLoop: 'fuzz', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 } },
+    value: { id: source.id, backend: 'wasm', backendReason: 'fuzz', schedulerClass: 'EulerDiscreteScheduler', inputTypes: {}, deviceLoop: 'fuzz', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 }, limits: ANY_REQUEST, family: 'stable-diffusion' },
   }),
   generate: async (job: WorkerJob): Promise<WorkerOutcome<GenerationResult>> => {
     if (job.prompt.includes('sentinel')) await new Promise((resolve) => setTimeout(resolve, 200));

@@ -10,6 +10,7 @@ import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../../src/en
 
 type WorkerImg2ImgJob = Extract<WorkerJob, { mode: 'img2img' }>;
 import type { CatalogueEntry } from '../../src/models/catalogue.ts';
+import { ANY_REQUEST } from '../../src/models/model-descriptor.ts';
 import type { ModelSource } from '../../src/models/model-source.ts';
 
 const INIT_URL = 'https://raw.githubusercontent.com/CompVis/stable-diffusion/main/data/inpainting_examples/overture-creations-5sI6fQgYIuo.png';
@@ -50,7 +51,7 @@ class FakeEngine implements EngineGenerationApi {
   loadOutcome: (source: ModelSource) => WorkerOutcome<LoadedModelInfo> = (source) => ({
     ok: true,
     value: { id: source.id, backend: 'wasm', backendReason: 'tests run on wasm', schedulerClass: 'PNDMScheduler', inputTypes: {},
-      deviceLoop: 'WASM runs on the CPU', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 } },
+      deviceLoop: 'WASM runs on the CPU', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 }, limits: ANY_REQUEST, family: 'stable-diffusion' },
   });
   /** Milliseconds each img2img call takes, by prompt (0 when absent). */
   delays = new Map<string, number>();

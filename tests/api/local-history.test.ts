@@ -7,6 +7,7 @@ import { createStore } from 'idb-keyval';
 import { encode } from 'fast-png';
 import { describe, expect, it, vi } from 'vitest';
 import { HistoryStore } from '../../src/api/history-store.ts';
+import { ANY_REQUEST } from '../../src/models/model-descriptor.ts';
 import { CLOSED_WHILE_RUNNING, LocalClient } from '../../src/api/local-client.ts';
 import type { EngineGenerationApi, WorkerJob } from '../../src/engine/worker-api.ts';
 
@@ -15,7 +16,7 @@ const PNG = encode({ width: 1, height: 1, channels: 3, data: new Uint8Array([1, 
 const engine: EngineGenerationApi = {
   init: async () => ({ backend: 'wasm', reason: 'test', shaderF16: false }),
   loadModel: async (source) => ({ ok: true, value: { id: source.id, backend: 'wasm', backendReason: 'test', schedulerClass: 'EulerDiscreteScheduler', inputTypes: {},
-    deviceLoop: 'WASM runs on the CPU', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 } } }),
+    deviceLoop: 'WASM runs on the CPU', loadTimings: { readSeconds: 0, createSeconds: 0, largestFileBytes: 0 }, limits: ANY_REQUEST, family: 'stable-diffusion' } }),
   generate: async (job: WorkerJob) => ({
     ok: true,
     value: {

@@ -1,22 +1,28 @@
 /**
- * The denoising loop, shared by every mode, after diffusers' StableDiffusionPipeline (text2img),
- * StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline. The modes differ only in the
- * first latents and in what each step adds: the 9-channel inpainting UNet's extra input channels,
- * or the 4-channel UNet's blend with the known image latents. Classifier-free guidance is one
- * batch-2 UNet call. It sees models only through `DiffusionModels`, so the math is testable without ORT.
+ * The denoising loop, shared by every pipeline family (stable-diffusion.ts, stable-diffusion-xl.ts)
+ * and every mode, after diffusers' StableDiffusion{,Img2Img,Inpaint}Pipeline and their XL versions.
+ * A family only makes the conditioning: the UNet's inputs besides sample and timestep, by input name.
+ * The modes differ only in the first latents and in what each step adds: the 9-channel inpainting
+ * UNet's extra input channels, or the 4-channel UNet's blend with the known image latents.
+ * Classifier-free guidance is one batch-2 UNet call. It sees models only through `DiffusionModels`,
+ * so the math is testable without ORT.
  */
-import { blendKnownLatents, maskImage, resizeMaskNearest } from './inpaint-mask.ts';
-import { createScheduler, getImg2ImgTimesteps } from './schedulers/index.ts';
-import type { Scheduler, SchedulerConfig, SchedulerRng } from './schedulers/types.ts';
-import type { HostTensor } from './runtime.ts';
-import { chooseLoop, denoiseOnDevice, type DeviceModels, type LoopChoice } from './device-loop.ts';
+import { blendKnownLatents, maskImage, resizeMaskNearest } from '../inpaint-mask.ts';
+import { createScheduler, getImg2ImgTimesteps } from '../schedulers/index.ts';
+import type { Scheduler, SchedulerConfig, SchedulerRng } from '../schedulers/types.ts';
+import type { HostTensor } from '../runtime.ts';
+import { chooseLoop, denoiseOnDevice, type DeviceModels, type LoopChoice } from '../device-loop.ts';
+
+/**
+ * The UNet's inputs besides `sample` and `timestep`, by input name, batch first: [uncond, cond] under
+ * guidance, [cond] without. SD: encoder_hidden_states; SDXL: also text_embeds and time_ids.
+ */
+export type Conditioning = Record<string, HostTensor>;
 
 /** What the loop needs from the model set; `engine.ts` implements it over ORT sessions. */
 export interface DiffusionModels {
-  /** Token ids [B, 77] -> text embeddings [B, 77, D]. */
-  encodeText(ids: Int32Array[]): Promise<HostTensor>;
-  /** sample [B, unetInChannels, h, w] at one timestep with text [B, 77, D] -> noise prediction [B, latentChannels, h, w]. */
-  predictNoise(sample: HostTensor, timestep: number, text: HostTensor): Promise<Float32Array>;
+  /** sample [B, unetInChannels, h, w] at one timestep with its conditioning -> noise prediction [B, latentChannels, h, w]. */
+  predictNoise(sample: HostTensor, timestep: number, conditioning: Conditioning): Promise<Float32Array>;
   /** Image [1, 3, H, W] in [-1, 1] -> the encoder's output: a latent [1, 4, h, w] or distribution parameters [1, 8, h, w]. */
   encodeImage(image: HostTensor): Promise<HostTensor>;
   /** Latents [1, 4, h, w] (already divided by the scaling factor) -> image [1, 3, H, W] in [-1, 1]. */
@@ -41,8 +47,8 @@ export type GenerationInput =
   | { mode: 'inpaint'; image: Float32Array; mask: Float32Array; strength: number };
 
 export interface PipelineParams {
-  condIds: Int32Array;
-  uncondIds: Int32Array;
+  /** The family's conditioning for this request, batched for guidance as the guidance scale says. */
+  conditioning: Conditioning;
   width: number;
   height: number;
   steps: number;
@@ -121,11 +127,6 @@ export function usesGuidance(guidanceScale: number): boolean {
   return guidanceScale > 1;
 }
 
-/** Text embeddings for the run: [uncond, cond] when guided, [cond] when not. */
-export async function encodePrompt(models: DiffusionModels, condIds: Int32Array, uncondIds: Int32Array, guided: boolean): Promise<HostTensor> {
-  return models.encodeText(guided ? [uncondIds, condIds] : [condIds]);
-}
-
 export interface EncodedLatents {
   /** [1, C, h, w], times the scaling factor. */
   latents: HostTensor;
@@ -163,7 +164,7 @@ export async function denoise(
   scheduler: Scheduler,
   timesteps: number[],
   start: HostTensor,
-  text: HostTensor,
+  text: Conditioning,
   guidanceScale: number,
   rng: SchedulerRng,
   hooks: LoopHooks = {},
@@ -335,10 +336,9 @@ async function startInpaint(
   };
 }
 
-/** One image of any mode, batch 1: text encoding, start latents, the loop, the VAE decoder. */
+/** One image of any mode, batch 1: start latents, the loop, the VAE decoder (the family encoded the prompt). */
 export async function runPipeline(models: DiffusionModels, p: PipelineParams, hooks: LoopHooks = {}): Promise<HostTensor> {
-  const guided = usesGuidance(p.guidanceScale);
-  const text = await encodePrompt(models, p.condIds, p.uncondIds, guided);
+  const text = p.conditioning;
   const scheduler = createScheduler(p.schedulerName, p.schedulerConfig);
   const input = p.input;
   const start =

@@ -12,7 +12,7 @@ import {
   type DiffusionModels,
   type GenerationInput,
   type PipelineParams,
-} from '../../src/engine/pipeline.ts';
+} from '../../src/engine/pipelines/denoising-loop.ts';
 import { binariseMask, blendKnownLatents, maskImage, resizeMaskNearest } from '../../src/engine/inpaint-mask.ts';
 import { createScheduler, getImg2ImgTimesteps, supportedSchedulerNames } from '../../src/engine/schedulers/index.ts';
 import type { HostTensor } from '../../src/engine/runtime.ts';
@@ -42,9 +42,6 @@ function fakeModels(eps: (sample: Float32Array, t: number) => Float32Array, enco
     latentChannels: 4,
     vaeScaleFactor: 1,
     unetInChannels,
-    async encodeText(ids) {
-      return { data: new Float32Array(ids.length * 77 * 2).fill(1), dims: [ids.length, 77, 2] };
-    },
     async predictNoise(sample, t) {
       const [batch, channels, h, w] = sample.dims;
       const data = sample.data as Float32Array;
@@ -92,7 +89,7 @@ const leftHalfMask = Float32Array.from({ length: PLANE }, (_, i) => (i % W < 2 ?
 
 function params(rng: SchedulerRng, input: GenerationInput = { mode: 'img2img', image, strength: 0.5 }, overrides: Partial<PipelineParams> = {}): PipelineParams {
   return {
-    condIds: new Int32Array(77), uncondIds: new Int32Array(77), width: W, height: H, steps: 10,
+    conditioning: { encoder_hidden_states: { data: new Float32Array(2 * 77 * 2).fill(1), dims: [2, 77, 2] } }, width: W, height: H, steps: 10,
     guidanceScale: 7.5, schedulerName: 'EulerDiscreteScheduler', schedulerConfig: SD15, rng, input, ...overrides,
   };
 }
