@@ -21,6 +21,7 @@ import type { LoopStats } from '../engine/loop-stats.ts';
 import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../engine/worker-api.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
+import { limitRefusal, type ModelLimits } from '../models/model-descriptor.ts';
 
 export interface LocalClientOptions {
   engine: EngineGenerationApi;
@@ -77,6 +78,8 @@ export class LocalClient {
   private runningId: number | null = null;
   /** Model loads whose result has not come back yet. */
   private loading = 0;
+  /** What each model loaded so far allows, as its graphs declare it (more exact than the catalogue's word). */
+  private readonly limits = new Map<string, ModelLimits>();
   private readonly progress: ((p: EngineProgress) => void) | undefined;
   /** This page's id, stored with each job it accepts. */
   private readonly pageId = crypto.randomUUID();
@@ -159,6 +162,9 @@ export class LocalClient {
     const request = snapshot.fields;
     const r = validateRequest(endpoint, request, this.options.models.map((m) => m.id));
     if (isErrorResponse(r)) return r;
+    // What the model's graphs cannot do is refused now, before anything is queued or downloaded.
+    const refusal = this.refusal(r);
+    if (refusal) return fieldError(refusal.field, refusal.message);
     const id = await this.newId();
     this.requests.set(id, r);
     // Recorded as accepted before it runs, so that after a reload fetch(id) can say what became of it.
@@ -176,6 +182,14 @@ export class LocalClient {
     // instead of missing it (a fetch right after cancel(id) of a queued job, say).
     this.finishing.set(id, done);
     return r.instantResponse ? this.processing(id) : done;
+  }
+
+  /** Why the request's model cannot run it (mode, size), from what its graphs were read to allow, else what the catalogue declares. */
+  private refusal(r: NormalizedRequest): { field: string; message: string } | null {
+    const modelId = r.modelId ?? this.options.defaultModelId;
+    const entry = this.options.models.find((m) => m.id === modelId);
+    const limits = this.limits.get(modelId) ?? entry?.limits;
+    return limits ? limitRefusal(limits, { mode: r.mode, width: r.width, height: r.height }, entry?.name ?? modelId) : null;
   }
 
   private async newId(): Promise<number> {
@@ -237,6 +251,7 @@ export class LocalClient {
     const outcome = await settle(() => this.options.engine.loadModel(entry.source, this.progress)).finally(() => this.loading--);
     if (!outcome.ok) return errorResponse(`The model ${modelId} could not be loaded: ${outcome.message}`);
     this.loaded = outcome.value;
+    this.limits.set(modelId, outcome.value.limits);
     return outcome.value;
   }
 
@@ -253,6 +268,9 @@ export class LocalClient {
     const modelId = r.modelId ?? this.options.defaultModelId;
     const model = await this.ensureModel(modelId);
     if ('status' in model) return { response: model as ErrorResponse, pngs: [] };
+    // The graphs, now read, may allow less than the catalogue knew (a model added by URL with inline weights).
+    const refused = this.refusal(r);
+    if (refused) return { response: fieldError(refused.field, refused.message), pngs: [] };
     stopIfCancelled();
     let job: WorkerJob | ErrorResponse;
     try {

@@ -9,39 +9,24 @@ import type { ModelManagementApi, StorageInfo, WorkerOutcome } from '../engine/w
 import type { CatalogueEntry } from '../models/catalogue.ts';
 import type { DownloadProgress, ModelFile } from '../models/model-source.ts';
 import type { CachedModel, ModelStatus } from '../models/model-store.ts';
-import { customModel, STANDARD_LAYOUT } from '../models/real-models.ts';
+import { customEntry } from '../models/catalogue.ts';
+import { discoverModel, DiscoveryError } from '../models/repository-discovery.ts';
+import { ANY_REQUEST, type ModelLimits, type PipelineFamily } from '../models/model-descriptor.ts';
 import { requestPersistentStorage } from '../models/quota.ts';
 
 export type ModelActionResult = { ok: true } | { ok: false; kind: string; message: string };
 
 const CUSTOM_KEY = 'custom-models';
 
-/** A model the user added, as kept across visits: its files were probed once, when it was added. */
+/** A model the user added, as kept across visits: its files were found once, when it was added. */
 interface SavedModel {
   baseUrl: string;
   name?: string;
-  files: string[];
-}
-
-/**
- * The standard layout's files that the repository really has: required ones must answer, optional
- * ones (VAE encoder, safety checker, external data, configs) are dropped when the server says 404.
- */
-async function presentFiles(baseUrl: string, fetchFn: typeof fetch): Promise<ModelFile[] | ErrorResponse> {
-  const checks = await Promise.all(STANDARD_LAYOUT.map(async (f) => {
-    try {
-      const r = await fetchFn(new URL(f.path, baseUrl).href, { method: 'HEAD' });
-      return { ...f, status: r.status };
-    } catch {
-      return { ...f, status: 0 };
-    }
-  }));
-  const missing = checks.filter((c) => !c.optional && (c.status < 200 || c.status >= 400));
-  if (missing.length > 0) {
-    const what = missing.map((m) => `${m.path} (${m.status === 0 ? 'unreachable' : `HTTP ${m.status}`})`).join(', ');
-    return errorResponse({ base_url: [`This is not a model in the standard layout, or it cannot be reached: ${what}.`] });
-  }
-  return checks.filter((c) => c.status >= 200 && c.status < 400).map(({ path }) => ({ path }));
+  companionUrl?: string;
+  /** Paths, each with the URL it lives at (older saves kept bare paths under baseUrl). */
+  files: (string | ModelFile)[];
+  limits?: ModelLimits;
+  family?: PipelineFamily;
 }
 
 export class ModelManager {
@@ -63,9 +48,8 @@ export class ModelManager {
     if (!this.settings) return;
     const saved = (await get<SavedModel[]>(CUSTOM_KEY, this.settings)) ?? [];
     for (const m of saved) {
-      const entry = customModel(m.baseUrl, m.name);
-      entry.source.files = m.files.map((path) => ({ path }));
-      this.addEntry(entry);
+      const files = m.files.map((f) => (typeof f === 'string' ? { path: f } : f));
+      this.addEntry(customEntry(m.baseUrl, { files, limits: m.limits ?? ANY_REQUEST, family: m.family ?? 'stable-diffusion' }, m.name));
     }
   }
 
@@ -74,24 +58,30 @@ export class ModelManager {
   }
 
   /** Adds a model by the base URL of a repository with the standard layout (e.g. https://huggingface.co/<repo>/resolve/main/). */
-  async add(baseUrl: string, name?: string): Promise<CatalogueEntry | ErrorResponse> {
-    let url: URL;
-    try {
-      url = new URL(baseUrl);
-    } catch {
-      return errorResponse({ base_url: ['The base URL must be a full http(s) URL.'] });
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') return errorResponse({ base_url: ['The base URL must be a full http(s) URL.'] });
-    const entry = customModel(url.href, name);
-    const existing = this.entry(entry.id);
+  /**
+   * Adds a diffusers-ONNX model by its repository's base URL (e.g. https://huggingface.co/<repo>/resolve/main/):
+   * its files, shards included, come from model_index.json and the hub's tree listing, and a tokenizer or
+   * scheduler it lacks from `companionUrl` (another repository's base URL).
+   */
+  async add(baseUrl: string, name?: string, companionUrl?: string): Promise<CatalogueEntry | ErrorResponse> {
+    const base = httpUrl(baseUrl);
+    if (!base) return errorResponse({ base_url: ['The base URL must be a full http(s) URL.'] });
+    const companion = companionUrl?.trim() ? httpUrl(companionUrl) : null;
+    if (companionUrl?.trim() && !companion) return errorResponse({ companion_url: ['The companion repository must be a full http(s) URL.'] });
+    const existing = this.entry(`custom:${base}`);
     if (existing) return existing;
-    const files = await presentFiles(entry.source.baseUrl, this.fetchFn);
-    if ('status' in files) return files;
-    entry.source.files = files;
+    let entry: CatalogueEntry;
+    try {
+      entry = customEntry(base, await discoverModel(base, this.fetchFn, { companionUrl: companion ?? undefined }), name);
+    } catch (e) {
+      if (e instanceof DiscoveryError) return errorResponse({ base_url: [e.message] });
+      throw e;
+    }
     this.addEntry(entry);
     if (this.settings) {
       const saved = (await get<SavedModel[]>(CUSTOM_KEY, this.settings)) ?? [];
-      await set(CUSTOM_KEY, [...saved, { baseUrl: entry.source.baseUrl, name, files: files.map((f) => f.path) }], this.settings);
+      const record: SavedModel = { baseUrl: entry.source.baseUrl, name, companionUrl: companion ?? undefined, files: entry.source.files, limits: entry.limits, family: entry.family };
+      await set(CUSTOM_KEY, [...saved, record], this.settings);
     }
     return entry;
   }
@@ -137,4 +127,15 @@ export class ModelManager {
 
 function result(outcome: WorkerOutcome<void>): ModelActionResult {
   return outcome.ok ? { ok: true } : { ok: false, kind: outcome.kind, message: outcome.message };
+}
+
+/** The URL as a repository base (ending in "/"), or null when it is not an http(s) URL. */
+function httpUrl(value: string): string | null {
+  try {
+    const url = new URL(value.trim());
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return null;
+    return url.href.endsWith('/') ? url.href : `${url.href}/`;
+  } catch {
+    return null;
+  }
 }

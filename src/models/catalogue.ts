@@ -4,11 +4,9 @@
  * models of real-models.ts, and models a user adds by URL.
  */
 import type { ModelFile, ModelSource } from './model-source.ts';
+import { ANY_REQUEST, type ModelLimits, type PipelineFamily } from './model-descriptor.ts';
 
 export interface ModelFeatures {
-  text2img: boolean;
-  img2img: boolean;
-  inpaint: boolean;
   /** Whether classifier-free guidance helps (distilled models such as SD-Turbo run without). */
   guidance: boolean;
   safetyChecker: boolean;
@@ -30,10 +28,13 @@ export interface CatalogueEntry {
   description: string;
   source: ModelSource;
   features?: ModelFeatures;
+  /** What the model's graphs allow: checked before anything is downloaded. */
+  limits?: ModelLimits;
+  family?: PipelineFamily;
   defaults?: ModelDefaults;
   /** Hugging Face repository, for real models. */
   repo?: string;
-  dtype?: 'fp16' | 'fp32' | 'int8';
+  dtype?: 'fp16' | 'fp32' | 'int8' | 'int4';
   license?: string;
   /** Approximate total download, for display and the quota check before sizes are known. */
   approxBytes?: number;
@@ -82,13 +83,9 @@ export async function loadGeneratedModels(manifestUrl: string, fetchFn: typeof f
     name: id,
     description: DESCRIPTIONS[id] ?? 'Generated model',
     dtype: id.includes('fp16') ? 'fp16' : 'fp32',
-    features: {
-      text2img: true,
-      img2img: true,
-      inpaint: true,
-      guidance: true,
-      safetyChecker: files.some((f) => f.path.startsWith('safety_checker/')),
-    },
+    features: { guidance: true, safetyChecker: files.some((f) => f.path.startsWith('safety_checker/')) },
+    limits: ANY_REQUEST,
+    family: 'stable-diffusion',
     defaults: TINY_DEFAULTS,
     bundled: true,
     approxBytes: files.reduce((n, f) => n + (f.size ?? 0), 0),
@@ -96,3 +93,26 @@ export async function loadGeneratedModels(manifestUrl: string, fetchFn: typeof f
   }));
   return { models, previewDecoder };
 }
+
+/** A model the user added by URL, with the files and limits its repository stated (repository-discovery.ts). */
+export function customEntry(baseUrl: string, discovered: { files: ModelFile[]; limits: ModelLimits; family: PipelineFamily }, name?: string): CatalogueEntry {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const id = `custom:${base}`;
+  const sdxl = discovered.family === 'stable-diffusion-xl';
+  return {
+    id,
+    name: name ?? base.replace(/^https?:\/\//, '').replace(/\/resolve\/main\/$/, ''),
+    description: `Added by URL: ${base}`,
+    features: { guidance: true, safetyChecker: discovered.files.some((f) => f.path.startsWith('safety_checker/')) },
+    limits: discovered.limits,
+    family: discovered.family,
+    defaults: {
+      steps: 25, guidanceScale: 7.5,
+      width: discovered.limits.fixedSize?.width ?? (sdxl ? 1024 : 512),
+      height: discovered.limits.fixedSize?.height ?? (sdxl ? 1024 : 512),
+      strength: 0.7,
+    },
+    source: { id, baseUrl: base, files: discovered.files },
+  };
+}
+

@@ -84,6 +84,20 @@ export class BrokenModelFileError extends ModelFileError {
   }
 }
 
+/** Browsers cannot allocate one ArrayBuffer much over 2 GiB, and a model file is handed to ORT as one. */
+export const MAX_FILE_BYTES = 2 ** 31 - 1;
+
+/** A single file over MAX_FILE_BYTES: it could be downloaded but never loaded, so it is refused first. */
+export class FileTooLargeError extends ModelFileError {
+  override name = 'FileTooLargeError';
+  constructor(readonly modelId: string, readonly path: string, readonly size: number) {
+    super(
+      `${modelId}: ${path} is ${formatBytes(size)} in one file. A browser cannot hold more than 2 GB in one buffer, so it could never be loaded; ` +
+        'nothing was downloaded. Use an export whose weights are split into external-data shards below 2 GB (model.onnx_data, model.onnx_data_1, …).',
+    );
+  }
+}
+
 /** The download stopped because its signal aborted (pause) or cancel() was called; stored chunks stay unless cancelled. */
 export class DownloadPaused extends Error {
   override name = 'AbortError';

@@ -39,14 +39,14 @@
  */
 import { createStore, type UseStore } from 'idb-keyval';
 import { ChunkStore, type FileRecord } from './chunk-store.ts';
-import { DownloadError, DownloadPaused, IntegrityError, QuotaError } from './download-errors.ts';
+import { DownloadError, DownloadPaused, FileTooLargeError, IntegrityError, MAX_FILE_BYTES, QuotaError } from './download-errors.ts';
 import { fetchIntoChunks, readStoredFile } from './file-transfer.ts';
 import { huggingFaceFacts, isHuggingFaceUrl, serverFacts, type ServerFacts } from './hub-metadata.ts';
 import type { ModelFile, ModelSource } from './model-source.ts';
 import { ProgressReporter, type ProgressListener } from './progress.ts';
 import { defaultStorage, requestPersistentStorage, storageRoom, type StorageLike } from './quota.ts';
 
-export { BrokenModelFileError, componentOf, CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelFileError, QuotaError } from './download-errors.ts';
+export { BrokenModelFileError, componentOf, CorruptCacheError, DownloadError, DownloadPaused, FileTooLargeError, IntegrityError, MAX_FILE_BYTES, ModelFileError, QuotaError } from './download-errors.ts';
 export { formatBytes, requestPersistentStorage, type StorageLike } from './quota.ts';
 
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
@@ -161,6 +161,12 @@ export class ModelStore {
         if (file.size !== undefined || (rec && !conflicts(rec, file) && rec.size !== null)) continue;
         if (op.controller.signal.aborted) throw this.paused(source.id, op);
         records.set(file.path, await this.openRecord(source.id, file, await this.probe(source, file, op)));
+      }
+      // A file no browser can load is refused before any byte of the model is fetched.
+      for (const file of source.files) {
+        const rec = records.get(file.path);
+        const size = file.size ?? (rec && !conflicts(rec, file) ? rec.size : null);
+        if (size !== null && size > MAX_FILE_BYTES) throw new FileTooLargeError(source.id, file.path, size);
       }
       const reporter = this.reporter(source, options.onProgress, records);
       await this.ensureRoom(source, records);

@@ -40,7 +40,9 @@ export function mountModelPanel(section: HTMLElement, manager: ModelManager, ini
   storage.className = 'status';
   const addForm = document.createElement('form');
   addForm.className = 'add-model';
-  addForm.innerHTML = '<label>Add a model by URL <input id="model-url" type="url" placeholder="https://huggingface.co/<repo>/resolve/main/"></label><button id="model-add" type="submit">Add</button>';
+  addForm.innerHTML = '<label>Add a model by URL <input id="model-url" type="url" placeholder="https://huggingface.co/<repo>/resolve/main/"></label>'
+    + '<label>Tokenizer and scheduler from (optional) <input id="model-companion" type="url" placeholder="https://huggingface.co/stabilityai/sd-turbo/resolve/main/"></label>'
+    + '<button id="model-add" type="submit">Add</button>';
   select.insertAdjacentElement('afterend', info);
   info.insertAdjacentElement('afterend', actions);
   status.insertAdjacentElement('afterend', storage);
@@ -61,8 +63,9 @@ export function mountModelPanel(section: HTMLElement, manager: ModelManager, ini
 
   const describe = (m: CatalogueEntry) => {
     const f = m.features;
-    const modes = f ? [f.text2img && 'text2img', f.img2img && 'img2img', f.inpaint && 'inpaint'].filter(Boolean).join(', ') : '';
-    return [m.description, m.dtype, modes, f?.safetyChecker ? 'safety checker' : '', m.license].filter(Boolean).join(' · ');
+    const modes = m.limits ? (Object.entries(m.limits.modes) as [string, true | string][]).filter(([, ok]) => ok === true).map(([mode]) => mode).join(', ') : '';
+    const size = m.limits?.fixedSize ? `${m.limits.fixedSize.width}x${m.limits.fixedSize.height} only` : '';
+    return [m.description, m.dtype, modes, size, f?.safetyChecker ? 'safety checker' : '', m.license].filter(Boolean).join(' · ');
   };
 
   async function refresh(): Promise<void> {
@@ -147,7 +150,10 @@ export function mountModelPanel(section: HTMLElement, manager: ModelManager, ini
   addForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     const input = addForm.querySelector<HTMLInputElement>('#model-url')!;
-    const added = await manager.add(input.value.trim());
+    const companion = addForm.querySelector<HTMLInputElement>('#model-companion')!;
+    status.classList.remove('error');
+    status.textContent = 'Reading the repository…';
+    const added = await manager.add(input.value.trim(), undefined, companion.value.trim() || undefined);
     if ('status' in added) {
       setError(typeof added.message === 'string' ? added.message : Object.values(added.message).flat().join(' '));
       return;
@@ -156,6 +162,8 @@ export function mountModelPanel(section: HTMLElement, manager: ModelManager, ini
     fill();
     onSelect(selected);
     input.value = '';
+    companion.value = '';
+    status.textContent = `${added.name} was added: ${describe(added)}`;
     await refresh();
   });
 

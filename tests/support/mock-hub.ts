@@ -5,6 +5,8 @@
  *                                          X-Linked-Etag ("<sha256>") and Location, as the hub answers for LFS files
  *   GET/HEAD /cdn/<sha256>?file=…          the bytes: ETag "<sha256>", Accept-Ranges, Content-Length;
  *                                          a Range "bytes=a-" or "bytes=a-b" gets 206 + Content-Range (416 past the end)
+ *   GET /api/models/<repo>/tree/<rev>[/<dir>][?recursive=true]
+ *                                          the tree listing: files with size and lfs {oid: sha256, size}
  *   OPTIONS *                              CORS preflight allowing Range
  * Every answer carries Access-Control-Allow-Origin * and exposes the headers the store reads.
  *
@@ -197,6 +199,31 @@ export async function startMockHub(options: MockHubOptions = {}): Promise<MockHu
       }
       entry.file = `${file.repo}/${file.path}`;
       return serveBytes(req, res, method, file, faultFor(file), log);
+    }
+    // The hub's tree API, as GET /api/models/<owner>/<name>/tree/<revision>[/<dir>][?recursive=true] answers it.
+    const tree = /^\/api\/models\/([^/]+\/[^/]+)\/tree\/[^/]+(?:\/(.*))?$/.exec(url.pathname);
+    if (tree && method === 'GET') {
+      entry.kind = 'other';
+      const repo = decodeURIComponent(tree[1]);
+      const dir = tree[2] ? `${decodeURIComponent(tree[2]).replace(/\/$/, '')}/` : '';
+      const recursive = url.searchParams.get('recursive') === 'true';
+      const files = [...hosted.values()].filter((f) => f.repo === repo && f.path.startsWith(dir));
+      if (files.length === 0) {
+        res.writeHead(404, { ...CORS, 'Content-Type': 'application/json' }).end(JSON.stringify({ error: 'Repository not found' }));
+        return log(404);
+      }
+      const listed = new Map<string, unknown>();
+      for (const f of files) {
+        const rest = f.path.slice(dir.length);
+        if (!recursive && rest.includes('/')) {
+          const folder = dir + rest.slice(0, rest.indexOf('/'));
+          listed.set(folder, { type: 'directory', path: folder, oid: sha256Of(new TextEncoder().encode(folder)).slice(0, 40), size: 0 });
+        } else {
+          listed.set(f.path, { type: 'file', path: f.path, size: f.bytes.byteLength, oid: f.sha256.slice(0, 40), lfs: { oid: f.sha256, size: f.bytes.byteLength, pointerSize: 134 } });
+        }
+      }
+      res.writeHead(200, { ...CORS, 'Content-Type': 'application/json' }).end(JSON.stringify([...listed.values()]));
+      return log(200);
     }
     if (url.pathname === '/' && method === 'GET') {
       res.writeHead(200, { ...CORS, 'Content-Type': 'text/plain' }).end('mock Hugging Face hub\n');
