@@ -148,8 +148,8 @@ function tinyBody(b: GraphBuilder, size: UNetSize, h0: string, tembAct: string, 
   return { h: resnet(b, size, 'up_blocks.1.resnets.0', h, tembAct, c1 + c0, c0), channels: c0 };
 }
 
-/** Makes a Transformer2DModel: SD 1.5's (conv projections) or another family's. */
-export type TransformerFactory = (b: GraphBuilder, size: UNetSize, name: string, x: string, context: string, ch: number) => string;
+/** Makes a Transformer2DModel: SD 1.5's (conv projections) or another family's; `level` is the block's (the mid block's is the last). */
+export type TransformerFactory = (b: GraphBuilder, size: UNetSize, name: string, x: string, context: string, ch: number, level: number) => string;
 
 /**
  * SD 1.5's UNet2DConditionModel layout (diffusers' down/mid/up blocks, skips popped in reverse).
@@ -169,7 +169,7 @@ export function sdBody(
   let cur: Body = { h: h0, channels: ch[0] };
   const block = (prefix: string, j: number, level: number, inCh: number, x: string): Body => {
     let h = resnet(b, size, `${prefix}.resnets.${j}`, x, tembAct, inCh, ch[level]);
-    if (size.crossAttention[level]) h = makeTransformer(b, size, `${prefix}.attentions.${j}`, h, context, ch[level]);
+    if (size.crossAttention[level]) h = makeTransformer(b, size, `${prefix}.attentions.${j}`, h, context, ch[level], level);
     return { h, channels: ch[level] };
   };
 
@@ -187,7 +187,7 @@ export function sdBody(
 
   const top = ch[levels - 1];
   cur = { h: resnet(b, size, 'mid_block.resnets.0', cur.h, tembAct, top, top), channels: top };
-  cur = { h: makeTransformer(b, size, 'mid_block.attentions.0', cur.h, context, top), channels: top };
+  cur = { h: makeTransformer(b, size, 'mid_block.attentions.0', cur.h, context, top, levels - 1), channels: top };
   cur = { h: resnet(b, size, 'mid_block.resnets.1', cur.h, tembAct, top, top), channels: top };
 
   for (let i = 0; i < levels; i++) {
