@@ -29,11 +29,29 @@ export interface TextEncoderSpec {
   nameOrPath?: string;
 }
 
-export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
-  const size = spec.size ?? TINY_TEXT_ENCODER_SIZE;
+/** The values a CLIP text transformer yields, by the names transformers gives them. */
+export interface ClipTextValues {
+  /** The embeddings, then each layer's output (before final_layer_norm): transformers' hidden_states, layers + 1 of them. */
+  hiddenStates: string[];
+  /** final_layer_norm of the last layer's output. */
+  lastHiddenState: string;
+  /** lastHiddenState at the first end token, [batch, hidden]. */
+  pooled: string;
+}
+
+export interface ClipTextBodySpec {
+  vocabSize: number;
+  endId: number;
+  size: TextEncoderSize;
+}
+
+/**
+ * The text transformer on `ids` (int32 or int64 [batch, sequence]), without declaring outputs, so
+ * that the SDXL encoders can expose hidden_states and a projection from the same graph.
+ */
+export function clipTextBody(b: GraphBuilder, ids: string, spec: ClipTextBodySpec): ClipTextValues {
+  const size = spec.size;
   const D = size.hidden;
-  const b = new GraphBuilder('text_encoder', SEED);
-  const ids = b.input('input_ids', DType.INT32, ['batch', 'sequence']);
   const seqLen = shapeSlice(b, ids, 1, 2);
   const seqLen2 = b.op('Concat', [seqLen, seqLen], { axis: 0 });
 
@@ -43,6 +61,7 @@ export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
     const pos = b.op('Slice', [posTable, b.int64([0]), seqLen, b.int64([0])]);
     return b.op('Add', [tok, pos]);
   });
+  const hiddenStates = [h];
 
   // Large negative rather than -inf above the diagonal, like transformers' finfo.min mask: no inf arithmetic.
   const causal = new Float32Array(MAX_LENGTH * MAX_LENGTH);
@@ -58,6 +77,7 @@ export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
       const mlp = b.scope('mlp', () => linear3d(b, 'fc2', gelu(b, linear3d(b, 'fc1', normed2, D, 4 * D)), 4 * D, D));
       return b.op('Add', [h1, mlp]);
     });
+    hiddenStates.push(h);
   }
   const last = layerNorm(b, 'final_layer_norm', h, D);
 
@@ -73,8 +93,16 @@ export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
     const picked = b.op('MatMul', [b.op('Unsqueeze', [first, b.int64([1])]), last]);
     return b.op('Reshape', [picked, b.int64([0, D])]);
   });
+  return { hiddenStates, lastHiddenState: last, pooled };
+}
 
-  floatOutput(b, 'last_hidden_state', last, ['batch', 'sequence', D], spec.io);
+export function buildTextEncoder(spec: TextEncoderSpec): GraphBuilder {
+  const size = spec.size ?? TINY_TEXT_ENCODER_SIZE;
+  const D = size.hidden;
+  const b = new GraphBuilder('text_encoder', SEED);
+  const ids = b.input('input_ids', DType.INT32, ['batch', 'sequence']);
+  const { lastHiddenState, pooled } = clipTextBody(b, ids, { vocabSize: spec.vocabSize, endId: spec.endId, size });
+  floatOutput(b, 'last_hidden_state', lastHiddenState, ['batch', 'sequence', D], spec.io);
   floatOutput(b, 'pooler_output', pooled, ['batch', D], spec.io);
   return b;
 }

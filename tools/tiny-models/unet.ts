@@ -74,7 +74,7 @@ export type BuilderFactory = (name: string, seed: number) => GraphBuilder;
 const newBuilder: BuilderFactory = (name, seed) => new GraphBuilder(name, seed);
 
 /** diffusers' get_timestep_embedding(flip_sin_to_cos=True, downscale_freq_shift=0): [cos | sin]. */
-function timestepEmbedding(b: GraphBuilder, t: string, dim: number): string {
+export function timestepEmbedding(b: GraphBuilder, t: string, dim: number): string {
   const half = dim / 2;
   const freqs = new Float32Array(half);
   for (let i = 0; i < half; i++) freqs[i] = Math.exp((-Math.log(10000) * i) / half);
@@ -82,7 +82,7 @@ function timestepEmbedding(b: GraphBuilder, t: string, dim: number): string {
   return b.op('Concat', [b.op('Cos', [args]), b.op('Sin', [args])], { axis: 1 });
 }
 
-function resnet(b: GraphBuilder, size: UNetSize, name: string, x: string, tembAct: string, inCh: number, outCh: number): string {
+export function resnet(b: GraphBuilder, size: UNetSize, name: string, x: string, tembAct: string, inCh: number, outCh: number): string {
   return b.scope(name, () => {
     let h = conv(b, 'conv1', silu(b, groupNorm(b, 'norm1', x, inCh, size.groups)), inCh, outCh);
     const t = linear2d(b, 'time_emb_proj', tembAct, size.timeEmbedDim, outCh);
@@ -93,35 +93,38 @@ function resnet(b: GraphBuilder, size: UNetSize, name: string, x: string, tembAc
   });
 }
 
+/** BasicTransformerBlock on [B, tokens, ch]: self-attention, cross-attention on `context`, GEGLU feed-forward. */
+export function basicTransformerBlock(b: GraphBuilder, size: UNetSize, t: string, context: string, ch: number): string {
+  const heads = size.heads;
+  const n1 = layerNorm(b, 'norm1', t, ch);
+  let u = b.op('Add', [t, attention(b, 'attn1', n1, n1, { heads, dim: ch, kvDim: ch, qkvBias: false })]);
+  const n2 = layerNorm(b, 'norm2', u, ch);
+  const cross = attention(b, 'attn2', n2, context, { heads, dim: ch, kvDim: size.crossAttentionDim, qkvBias: false, outGain: 2 });
+  u = b.op('Add', [u, cross]);
+  const n3 = layerNorm(b, 'norm3', u, ch);
+  const ff = b.scope('ff', () => {
+    const inner = 4 * ch;
+    const [value, gate] = b.opN('Split', [linear3d(b, 'geglu_proj', n3, ch, 2 * inner), b.int64([inner, inner])], 2, { axis: -1 });
+    return linear3d(b, 'out', b.op('Mul', [value, gelu(b, gate)]), inner, ch);
+  });
+  return b.op('Add', [u, ff]);
+}
+
 /** Transformer2DModel with one BasicTransformerBlock, as in SD 1.5 (conv proj_in/proj_out). */
 function transformer(b: GraphBuilder, size: UNetSize, name: string, x: string, context: string, ch: number): string {
-  const heads = size.heads;
   return b.scope(name, () => {
     const normed = groupNorm(b, 'norm', x, ch, size.groups, 1e-6);
     const projected = conv(b, 'proj_in', normed, ch, ch, { kernel: 1 });
     // [B, C, h, w] → [B, h·w, C]
     let t = b.op('Transpose', [b.op('Reshape', [projected, b.int64([0, ch, -1])])], { perm: [0, 2, 1] });
-    t = b.scope('transformer_blocks.0', () => {
-      const n1 = layerNorm(b, 'norm1', t, ch);
-      let u = b.op('Add', [t, attention(b, 'attn1', n1, n1, { heads, dim: ch, kvDim: ch, qkvBias: false })]);
-      const n2 = layerNorm(b, 'norm2', u, ch);
-      const cross = attention(b, 'attn2', n2, context, { heads, dim: ch, kvDim: size.crossAttentionDim, qkvBias: false, outGain: 2 });
-      u = b.op('Add', [u, cross]);
-      const n3 = layerNorm(b, 'norm3', u, ch);
-      const ff = b.scope('ff', () => {
-        const inner = 4 * ch;
-        const [value, gate] = b.opN('Split', [linear3d(b, 'geglu_proj', n3, ch, 2 * inner), b.int64([inner, inner])], 2, { axis: -1 });
-        return linear3d(b, 'out', b.op('Mul', [value, gelu(b, gate)]), inner, ch);
-      });
-      return b.op('Add', [u, ff]);
-    });
+    t = b.scope('transformer_blocks.0', () => basicTransformerBlock(b, size, t, context, ch));
     const back = b.op('Reshape', [b.op('Transpose', [t], { perm: [0, 2, 1] }), b.op('Shape', [x])]);
     return b.op('Add', [conv(b, 'proj_out', back, ch, ch, { kernel: 1 }), x]);
   });
 }
 
 /** The value after conv_in → … → last up block, and its channels. */
-interface Body {
+export interface Body {
   h: string;
   channels: number;
 }
@@ -145,15 +148,28 @@ function tinyBody(b: GraphBuilder, size: UNetSize, h0: string, tembAct: string, 
   return { h: resnet(b, size, 'up_blocks.1.resnets.0', h, tembAct, c1 + c0, c0), channels: c0 };
 }
 
-/** SD 1.5's UNet2DConditionModel layout (diffusers' down/mid/up blocks, skips popped in reverse). */
-function sdBody(b: GraphBuilder, size: UNetSize, h0: string, tembAct: string, context: string): Body {
+/** Makes a Transformer2DModel: SD 1.5's (conv projections) or another family's; `level` is the block's (the mid block's is the last). */
+export type TransformerFactory = (b: GraphBuilder, size: UNetSize, name: string, x: string, context: string, ch: number, level: number) => string;
+
+/**
+ * SD 1.5's UNet2DConditionModel layout (diffusers' down/mid/up blocks, skips popped in reverse).
+ * SDXL's differs in its transformers only (linear projections, several blocks), hence `makeTransformer`.
+ */
+export function sdBody(
+  b: GraphBuilder,
+  size: UNetSize,
+  h0: string,
+  tembAct: string,
+  context: string,
+  makeTransformer: TransformerFactory = transformer,
+): Body {
   const ch = size.blockOutChannels;
   const levels = ch.length;
   const skips: Body[] = [{ h: h0, channels: ch[0] }];
   let cur: Body = { h: h0, channels: ch[0] };
   const block = (prefix: string, j: number, level: number, inCh: number, x: string): Body => {
     let h = resnet(b, size, `${prefix}.resnets.${j}`, x, tembAct, inCh, ch[level]);
-    if (size.crossAttention[level]) h = transformer(b, size, `${prefix}.attentions.${j}`, h, context, ch[level]);
+    if (size.crossAttention[level]) h = makeTransformer(b, size, `${prefix}.attentions.${j}`, h, context, ch[level], level);
     return { h, channels: ch[level] };
   };
 
@@ -171,7 +187,7 @@ function sdBody(b: GraphBuilder, size: UNetSize, h0: string, tembAct: string, co
 
   const top = ch[levels - 1];
   cur = { h: resnet(b, size, 'mid_block.resnets.0', cur.h, tembAct, top, top), channels: top };
-  cur = { h: transformer(b, size, 'mid_block.attentions.0', cur.h, context, top), channels: top };
+  cur = { h: makeTransformer(b, size, 'mid_block.attentions.0', cur.h, context, top, levels - 1), channels: top };
   cur = { h: resnet(b, size, 'mid_block.resnets.1', cur.h, tembAct, top, top), channels: top };
 
   for (let i = 0; i < levels; i++) {
