@@ -129,3 +129,27 @@ describe.skipIf(WEBGPU_UNAVAILABLE !== null)('the GPU-resident loop (onnxruntime
     expect(decode(r.images[0]).data.some((v) => v > 0)).toBe(true);
   }, 180_000);
 });
+
+describe.skipIf(WEBGPU_UNAVAILABLE !== null)('the GPU-resident loop with SDXL conditioning (onnxruntime-node WebGPU)', () => {
+  it('keeps an SDXL job on the GPU (text embeddings uploaded once, pooled and time ids from the host) with the host loop\'s image', async () => {
+    const { sdxlSetFiles } = await import('../../tools/tiny-models/sdxl-set.ts');
+    const files = new Map(sdxlSetFiles().map((f) => [f.path, f.bytes]));
+    const sdxlFetch: typeof fetch = async (input) => new Response(files.get(decodeURIComponent(new URL(String(input)).pathname).replace(/^\/tiny-sdxl\//, '')) as Uint8Array<ArrayBuffer>);
+    const make = async (loop: LoopPreference) => {
+      const engine = new Engine(
+        ortNode as unknown as OrtModule,
+        new ModelStore({ fetch: sdxlFetch, store: createStore(`device-loop-sdxl-${storeCount++}`, 'files'), storage: null }),
+        { backend: 'webgpu', reason: 'test', shaderF16: false },
+        { loop, helperGraph },
+      );
+      await engine.loadModel({ id: 'tiny-sdxl', baseUrl: 'http://models.test/tiny-sdxl/', files: [...files.keys()].map((path) => ({ path })) });
+      return engine;
+    };
+    const sdxlJob = job({ steps: 2, scheduler: 'EulerDiscreteScheduler', guidanceScale: 5 });
+    const onDevice = await (await make('auto')).generate(sdxlJob);
+    const baseline = await (await make('naive')).generate(sdxlJob);
+    expect(onDevice.timings.loop!.mode).toBe('device');
+    expect(onDevice.timings.loop!.readbackBytes).toBe(LATENT_BYTES);
+    expect(meanAbsDiff(onDevice, baseline)).toBeLessThan(1);
+  }, 300_000);
+});
