@@ -1,11 +1,17 @@
 // tools/quantize: the MatMulNBits packing against hand-computed bytes and against onnxruntime's own
-// kernels (CPU, and the WebGPU EP where onnxruntime-node has an adapter).
+// kernels (CPU, and the WebGPU EP where onnxruntime-node has an adapter), and the graph rewrite
+// (MatMul, every Gemm form, float16 weights).
+import { tmpdir } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { fromHalfBits, toHalfBits } from '../../src/engine/float16.ts';
 import { nodeWebgpuUnavailableReason } from '../../tools/node-webgpu.ts';
 import { onnx, type OnnxTypes } from '../../tools/onnx/proto.ts';
 import { Rng } from '../../tools/onnx/rng.ts';
 import { quantizeMatrix, type QuantBits, type QuantizedMatrix } from '../../tools/quantize/block-quant.ts';
+import { rewriteToMatMulNBits } from '../../tools/quantize/rewrite.ts';
+import { TensorSource } from '../../tools/quantize/tensor-data.ts';
+import { cosineSimilarity } from '../../tools/quantize/unet-probe.ts';
 
 const WEBGPU_UNAVAILABLE = await nodeWebgpuUnavailableReason();
 if (WEBGPU_UNAVAILABLE) console.info(`quantize: WebGPU checks skipped, no WebGPU adapter for onnxruntime-node: ${WEBGPU_UNAVAILABLE}`);
@@ -222,5 +228,131 @@ describe('MatMulNBits packing', () => {
         for (let i = 0; i < y.length; i++) expect(y[i]).toBeCloseTo(expected[i] + bias[i % N], 3);
       }
     }
+  });
+});
+
+describe('the graph rewrite', () => {
+  const M = 3;
+  const K = 48;
+  const N = 40;
+  const f32 = (key: string, n: number) => bytesOf(randomFloats(key, n, 0.3));
+  const attrF = (name: string, f: number): OnnxTypes.IAttributeProto => ({ name, type: AttrType.FLOAT, f });
+  const attrI = (name: string, i: number): OnnxTypes.IAttributeProto => ({ name, type: AttrType.INT, i });
+
+  /** Every Gemm form, a weight shared by two MatMuls, a MatMul over a 3-D input, a Conv and an activation MatMul. */
+  function gemmModel(): OnnxTypes.IModelProto {
+    return modelOf({
+      name: 'gemms',
+      node: [
+        { name: 'g1', opType: 'Gemm', input: ['A', 'Wt', 'c_n'], output: ['y1'], attribute: [attrI('transB', 1), attrF('alpha', 0.5), attrF('beta', 2)] },
+        { name: 'g2', opType: 'Gemm', input: ['A', 'W', 'c_1n'], output: ['y2'] },
+        { name: 'g3', opType: 'Gemm', input: ['A', 'Wt', 'c_mn'], output: ['y3'], attribute: [attrI('transB', 1), attrF('beta', 0.5)] },
+        { name: 'g4', opType: 'Gemm', input: ['A', 'W', 'C_in'], output: ['y4'], attribute: [attrF('beta', 3)] },
+        { name: 'g5', opType: 'Gemm', input: ['A', 'W'], output: ['y5'], attribute: [attrF('alpha', 2)] },
+        { name: 'm1', opType: 'MatMul', input: ['A', 'W'], output: ['y6'] },
+        { name: 'm2', opType: 'MatMul', input: ['A3', 'W'], output: ['y7'] },
+        { name: 'm3', opType: 'MatMul', input: ['y6', 'At'], output: ['y8'] },
+        { name: 'conv', opType: 'Conv', input: ['X', 'conv_w'], output: ['y9'], attribute: [{ name: 'kernel_shape', type: AttrType.INTS, ints: [1, 1] }] },
+      ],
+      initializer: [
+        tensor('W', [K, N], DType.FLOAT, f32('W', K * N)),
+        tensor('Wt', [N, K], DType.FLOAT, f32('Wt', K * N)),
+        tensor('c_n', [N], DType.FLOAT, f32('c_n', N)),
+        tensor('c_1n', [1, N], DType.FLOAT, f32('c_1n', N)),
+        tensor('c_mn', [M, N], DType.FLOAT, f32('c_mn', M * N)),
+        tensor('conv_w', [N, K, 1, 1], DType.FLOAT, f32('conv_w', N * K)),
+      ],
+      input: [valueInfo('A', DType.FLOAT, [M, K]), valueInfo('A3', DType.FLOAT, [2, M, K]), valueInfo('C_in', DType.FLOAT, [M, N]), valueInfo('At', DType.FLOAT, [N, M]), valueInfo('X', DType.FLOAT, [1, K, 2, 2])],
+      output: ['y1', 'y2', 'y3', 'y4', 'y5', 'y6', 'y7', 'y8', 'y9'].map((y) =>
+        valueInfo(y, DType.FLOAT, y === 'y7' ? [2, M, N] : y === 'y8' ? [M, M] : y === 'y9' ? [1, N, 2, 2] : [M, N]),
+      ),
+    });
+  }
+
+  const feeds = () => ({
+    A: new ort.Tensor('float32', randomFloats('A', M * K), [M, K]),
+    A3: new ort.Tensor('float32', randomFloats('A3', 2 * M * K), [2, M, K]),
+    C_in: new ort.Tensor('float32', randomFloats('C_in', M * N), [M, N]),
+    At: new ort.Tensor('float32', randomFloats('At', N * M), [N, M]),
+    X: new ort.Tensor('float32', randomFloats('X', K * 4), [1, K, 2, 2]),
+  });
+
+  async function outputs(model: Uint8Array): Promise<Record<string, Float32Array>> {
+    const session = await ort.InferenceSession.create(model);
+    const r = await session.run(feeds());
+    await session.release();
+    return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.data as Float32Array]));
+  }
+
+  it('turns every Gemm form and every MatMul with a constant weight into MatMulNBits, keeping what each computes', async () => {
+    const before = await outputs(encode(gemmModel()));
+    const model = gemmModel();
+    const report = await rewriteToMatMulNBits(model, new TensorSource(tmpdir()), { bits: 8, blockSize: 32, scheme: 'asymmetric' });
+    const nodes = model.graph!.node!;
+    expect(report.rewritten.map((r) => r.node).sort()).toEqual(['g1', 'g2', 'g3', 'g4', 'g5', 'm1', 'm2']);
+    expect(report.skipped).toEqual([{ node: 'm3', op: 'MatMul', reason: 'B is not a constant initializer' }]);
+    expect(nodes.filter((n) => n.opType === 'Gemm')).toEqual([]);
+    expect(nodes.filter((n) => n.opType === 'Conv').map((n) => n.input)).toEqual([['X', 'conv_w']]);
+    const byName = new Map(nodes.map((n) => [n.name, n]));
+    // C of N elements rides in the bias input; other C shapes and run-time C get an Add
+    expect(byName.get('g1')!.input).toHaveLength(6);
+    expect(byName.get('g2')!.input).toHaveLength(6);
+    expect(byName.get('g3')!.input).toHaveLength(4);
+    expect(nodes.filter((n) => n.opType === 'Add')).toHaveLength(2);
+    expect(nodes.filter((n) => n.opType === 'Mul')).toHaveLength(1);
+    // W is quantized once for its four KN uses (g2, g4, m1, m2; g5 folds alpha 2 into its own copy), Wt once per alpha
+    const quantizedB = new Set(nodes.filter((n) => n.opType === 'MatMulNBits').map((n) => n.input![1]));
+    expect(quantizedB.size).toBe(4);
+    // the float weights and the C constants that were copied (beta folded in, or [1, N] made [N]) are gone
+    const left = model.graph!.initializer!.map((t) => t.name);
+    for (const gone of ['W', 'Wt', 'c_n', 'c_1n', 'c_mn']) expect(left).not.toContain(gone);
+    expect(left).toContain('conv_w');
+    expect(model.opsetImport).toContainEqual({ domain: 'com.microsoft', version: 1 });
+    for (const n of nodes.filter((x) => x.opType === 'MatMulNBits')) {
+      expect(n.domain).toBe('com.microsoft');
+      expect(n.attribute!.map((a) => a.name)).toEqual(['K', 'N', 'bits', 'block_size']);
+    }
+
+    const after = await outputs(encode(model));
+    for (const [name, ref] of Object.entries(before)) {
+      expect(after[name].length).toBe(ref.length);
+      expect(cosineSimilarity(after[name], ref), name).toBeGreaterThan(0.9999);
+    }
+    expect(after.y9).toEqual(before.y9);
+  });
+
+  it('quantizes float16 weights with float16 scales', async () => {
+    const half = (values: Float32Array) => bytesOf(Uint16Array.from(values, toHalfBits));
+    const wValues = randomFloats('W16', K * N, 0.3);
+    const build = () =>
+      modelOf({
+        name: 'fp16',
+        node: [
+          { name: 'mm', opType: 'MatMul', input: ['A', 'W'], output: ['y'] },
+          { name: 'gemm', opType: 'Gemm', input: ['A', 'Wt', 'c'], output: ['z'], attribute: [attrI('transB', 1)] },
+        ],
+        initializer: [
+          tensor('W', [K, N], DType.FLOAT16, half(wValues)),
+          tensor('Wt', [N, K], DType.FLOAT16, half(randomFloats('Wt16', K * N, 0.3))),
+          tensor('c', [N], DType.FLOAT16, half(randomFloats('c16', N))),
+        ],
+        input: [valueInfo('A', DType.FLOAT16, [M, K])],
+        output: [valueInfo('y', DType.FLOAT16, [M, N]), valueInfo('z', DType.FLOAT16, [M, N])],
+      });
+    const a = Uint16Array.from(randomFloats('A16', M * K), toHalfBits);
+    const run = async (m: OnnxTypes.IModelProto) => {
+      const session = await ort.InferenceSession.create(encode(m));
+      const r = await session.run({ A: new ort.Tensor('float16', a, [M, K]) });
+      await session.release();
+      return { y: Array.from(r.y.data as Uint16Array, fromHalfBits), z: Array.from(r.z.data as Uint16Array, fromHalfBits) };
+    };
+    const before = await run(build());
+    const model = build();
+    await rewriteToMatMulNBits(model, new TensorSource(tmpdir()), { bits: 8, blockSize: 32, scheme: 'asymmetric' });
+    const scales = model.graph!.initializer!.filter((t) => t.name!.endsWith('_scales'));
+    expect(scales.map((t) => t.dataType)).toEqual([DType.FLOAT16, DType.FLOAT16]);
+    const after = await run(model);
+    expect(cosineSimilarity(after.y, before.y)).toBeGreaterThan(0.999);
+    expect(cosineSimilarity(after.z, before.z)).toBeGreaterThan(0.999);
   });
 });
