@@ -1,17 +1,24 @@
 // tools/quantize: the MatMulNBits packing against hand-computed bytes and against onnxruntime's own
-// kernels (CPU, and the WebGPU EP where onnxruntime-node has an adapter), and the graph rewrite
-// (MatMul, every Gemm form, float16 weights).
+// kernels, the graph rewrite (MatMul, every Gemm form, float16 weights), tiny-sd quantized at 4 and 8
+// bits with blocks of 32 and 128 (loads, op kinds, size, output similarity), and sharded external data.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromHalfBits, toHalfBits } from '../../src/engine/float16.ts';
 import { nodeWebgpuUnavailableReason } from '../../tools/node-webgpu.ts';
 import { onnx, type OnnxTypes } from '../../tools/onnx/proto.ts';
 import { Rng } from '../../tools/onnx/rng.ts';
+import { TinyModelFactory } from '../../tools/tiny-models/sets.ts';
 import { quantizeMatrix, type QuantBits, type QuantizedMatrix } from '../../tools/quantize/block-quant.ts';
+import { parseArgs } from '../../tools/quantize/cli.ts';
+import { quantizeModelDir, UNET_GRAPH } from '../../tools/quantize/quantize-model.ts';
 import { rewriteToMatMulNBits } from '../../tools/quantize/rewrite.ts';
+import { DEFAULT_SCHEME } from '../../tools/quantize/scheme.ts';
+import { INLINE_BELOW_BYTES, SHARD_ALIGNMENT, writeShards } from '../../tools/quantize/shard-writer.ts';
 import { TensorSource } from '../../tools/quantize/tensor-data.ts';
-import { cosineSimilarity } from '../../tools/quantize/unet-probe.ts';
+import { cosineSimilarity, cosineTarget, probeInputs, probeTensors } from '../../tools/quantize/unet-probe.ts';
 
 const WEBGPU_UNAVAILABLE = await nodeWebgpuUnavailableReason();
 if (WEBGPU_UNAVAILABLE) console.info(`quantize: WebGPU checks skipped, no WebGPU adapter for onnxruntime-node: ${WEBGPU_UNAVAILABLE}`);
@@ -354,5 +361,185 @@ describe('the graph rewrite', () => {
     const after = await run(model);
     expect(cosineSimilarity(after.y, before.y)).toBeGreaterThan(0.999);
     expect(cosineSimilarity(after.z, before.z)).toBeGreaterThan(0.999);
+  });
+});
+
+/** The rewritable MatMul / Gemm nodes of a graph and the [K, N] of their weights, read from the original. */
+function constantWeightNodes(graph: OnnxTypes.IGraphProto): { op: string; K: number; N: number }[] {
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name, t]));
+  const out: { op: string; K: number; N: number }[] = [];
+  for (const n of graph.node ?? []) {
+    const w = inits.get(n.input?.[1]);
+    if ((n.opType !== 'MatMul' && n.opType !== 'Gemm') || !w || w.dims?.length !== 2) continue;
+    const [d0, d1] = w.dims.map(Number);
+    const transB = n.attribute?.find((a) => a.name === 'transB')?.i;
+    out.push(Number(transB ?? 0) ? { op: n.opType, K: d1, N: d0 } : { op: n.opType, K: d0, N: d1 });
+  }
+  return out;
+}
+
+function fileSize(dir: string, rel: string): number {
+  return readFileSync(path.join(dir, rel)).byteLength;
+}
+
+function unetBytes(dir: string): number {
+  return readdirSync(path.join(dir, 'unet'))
+    .filter((f) => f.startsWith('model.onnx'))
+    .reduce((sum, f) => sum + fileSize(dir, `unet/${f}`), 0);
+}
+
+async function unetOutput(dir: string, size = 16, externalData?: { path: string; data: Uint8Array }[]): Promise<Float32Array> {
+  const graphPath = path.join(dir, UNET_GRAPH);
+  const p = probeInputs(readFileSync(graphPath), { batch: 2, height: size, width: size });
+  const session = externalData
+    ? await ort.InferenceSession.create(readFileSync(graphPath), { externalData })
+    : await ort.InferenceSession.create(graphPath);
+  const feeds = Object.fromEntries(Object.entries(probeTensors(p)).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
+  const out = (await session.run(feeds)).out_sample.data as Float32Array;
+  await session.release();
+  return out;
+}
+
+describe('quantizing tiny-sd', () => {
+  let root = '';
+  let src = '';
+  let reference: Float32Array;
+  let original: OnnxTypes.IModelProto;
+
+  beforeAll(async () => {
+    root = mkdtempSync(path.join(tmpdir(), 'quantize-test-'));
+    src = path.join(root, 'tiny-sd');
+    for (const f of new TinyModelFactory().setFiles('tiny-sd')) {
+      mkdirSync(path.dirname(path.join(src, f.path)), { recursive: true });
+      writeFileSync(path.join(src, f.path), f.bytes);
+    }
+    reference = await unetOutput(src);
+    original = onnx.ModelProto.decode(readFileSync(path.join(src, UNET_GRAPH)));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  const settings = [
+    { bits: 8, blockSize: 32 },
+    { bits: 8, blockSize: 128 },
+    { bits: 4, blockSize: 32 },
+    { bits: 4, blockSize: 128 },
+  ] as const;
+
+  for (const { bits, blockSize } of settings) {
+    it(`${bits}-bit, blocks of ${blockSize}: MatMulNBits for every constant-weight MatMul/Gemm, Convs untouched, the expected size, cosine >= ${cosineTarget(bits)}`, async () => {
+      const out = path.join(root, `q${bits}-${blockSize}`);
+      const result = await quantizeModelDir(src, out, { bits, blockSize, scheme: DEFAULT_SCHEME });
+
+      const q = onnx.ModelProto.decode(readFileSync(path.join(out, UNET_GRAPH)));
+      const before = constantWeightNodes(original.graph!);
+      const ops = (m: OnnxTypes.IModelProto, op: string) => m.graph!.node!.filter((n) => n.opType === op);
+      expect(before.length).toBeGreaterThan(10);
+      expect(ops(q, 'MatMulNBits')).toHaveLength(before.length);
+      expect(constantWeightNodes(q.graph!)).toEqual([]);
+      expect(ops(q, 'Gemm')).toEqual([]);
+      // activation × activation MatMuls (attention scores and values) stay
+      expect(ops(q, 'MatMul')).toHaveLength(ops(original, 'MatMul').length - before.filter((n) => n.op === 'MatMul').length);
+      expect(ops(q, 'Conv').map((n) => n.input)).toEqual(ops(original, 'Conv').map((n) => n.input));
+      for (const n of ops(q, 'MatMulNBits')) {
+        const attrs = Object.fromEntries(n.attribute!.map((a) => [a.name, Number(a.i)]));
+        expect([attrs.bits, attrs.block_size]).toEqual([bits, blockSize]);
+      }
+
+      // size: the float weights out, B + float32 scales + zero points in (plus graph bookkeeping and alignment)
+      const removed = before.reduce((s, n) => s + n.K * n.N * 4, 0);
+      const added = before.reduce((s, { K, N }) => {
+        const kb = Math.ceil(K / blockSize);
+        return s + N * kb * ((blockSize * bits) / 8) + N * kb * 4 + N * Math.ceil((kb * bits) / 8);
+      }, 0);
+      const sizeBefore = unetBytes(src);
+      const sizeAfter = unetBytes(out);
+      expect([result.report.weightBytesBefore, result.report.weightBytesAfter]).toEqual([removed, added]);
+      expect(result.unetBytesBefore).toBe(sizeBefore);
+      expect(result.unetBytesAfter).toBe(sizeAfter);
+      const expectedRatio = (sizeBefore - removed + added) / sizeBefore;
+      expect(sizeAfter / sizeBefore).toBeLessThan(1);
+      expect(Math.abs(sizeAfter / sizeBefore - expectedRatio)).toBeLessThan(0.02);
+
+      // the other files, unchanged
+      for (const f of new TinyModelFactory().setFiles('tiny-sd')) {
+        if (f.path !== UNET_GRAPH) expect(readFileSync(path.join(out, f.path)).equals(readFileSync(path.join(src, f.path))), f.path).toBe(true);
+      }
+
+      const cos = cosineSimilarity(await unetOutput(out), reference);
+      console.info(`tiny-sd ${bits}-bit blocks of ${blockSize}: size ${(sizeAfter / sizeBefore).toFixed(3)}x (expected ${expectedRatio.toFixed(3)}x), cosine ${cos.toFixed(5)}`);
+      expect(cos).toBeGreaterThanOrEqual(cosineTarget(bits));
+    });
+  }
+
+  it('writes weights over the shard limit as several shards that load in onnxruntime-node through externalData', async () => {
+    const limit = 100_000;
+    const single = path.join(root, 'single');
+    const sharded = path.join(root, 'sharded');
+    await quantizeModelDir(src, single, { bits: 4, blockSize: 32, scheme: DEFAULT_SCHEME });
+    const result = await quantizeModelDir(src, sharded, { bits: 4, blockSize: 32, scheme: DEFAULT_SCHEME, maxShardBytes: limit });
+    expect(result.shards.length).toBeGreaterThanOrEqual(3);
+    expect(result.shards.map((s) => s.file)).toEqual(result.shards.map((_, i) => (i === 0 ? 'model.onnx_data' : `model.onnx_data_${i}`)));
+    const files = readdirSync(path.join(sharded, 'unet')).filter((f) => f.startsWith('model.onnx_data')).sort();
+    expect(files).toEqual(result.shards.map((s) => s.file).sort());
+    for (const f of files) expect(fileSize(sharded, `unet/${f}`)).toBeLessThanOrEqual(limit);
+
+    const graph = onnx.ModelProto.decode(readFileSync(path.join(sharded, UNET_GRAPH))).graph!;
+    const external = graph.initializer!.filter((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL);
+    expect(external.length).toBeGreaterThan(0);
+    for (const t of graph.initializer!) {
+      if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) {
+        // small tensors stay inline, as onnx's writer keeps them: shape inference reads them at load
+        expect(t.rawData!.byteLength).toBeLessThan(INLINE_BELOW_BYTES);
+        continue;
+      }
+      const e = Object.fromEntries(t.externalData!.map((x) => [x.key, x.value]));
+      expect(Object.keys(e).sort()).toEqual(['length', 'location', 'offset']);
+      expect(Number(e.offset) % SHARD_ALIGNMENT).toBe(0);
+      expect(Number(e.offset) + Number(e.length)).toBeLessThanOrEqual(fileSize(sharded, `unet/${e.location}`));
+    }
+
+    const externalData = files.map((f) => ({ path: f, data: new Uint8Array(readFileSync(path.join(sharded, 'unet', f))) }));
+    expect(await unetOutput(sharded, 16, externalData)).toEqual(await unetOutput(single));
+  });
+
+  it('reads a UNet whose float weights are in several external-data shards as it reads an inline one', async () => {
+    // tiny-sd with its fp32 weights moved into four-or-more shards, then quantized
+    const shardedSrc = path.join(root, 'src-sharded');
+    mkdirSync(path.join(shardedSrc, 'unet'), { recursive: true });
+    for (const f of new TinyModelFactory().setFiles('tiny-sd')) {
+      if (f.path === UNET_GRAPH) continue;
+      mkdirSync(path.dirname(path.join(shardedSrc, f.path)), { recursive: true });
+      writeFileSync(path.join(shardedSrc, f.path), f.bytes);
+    }
+    const model = onnx.ModelProto.decode(readFileSync(path.join(src, UNET_GRAPH)));
+    const shards = await writeShards(model.graph!, new TensorSource(path.join(src, 'unet')), path.join(shardedSrc, 'unet'), { maxShardBytes: 150_000 });
+    expect(shards.length).toBeGreaterThanOrEqual(4);
+    writeFileSync(path.join(shardedSrc, UNET_GRAPH), onnx.ModelProto.encode(model).finish());
+    expect(await unetOutput(shardedSrc)).toEqual(reference);
+
+    const fromInline = path.join(root, 'from-inline');
+    const fromSharded = path.join(root, 'from-sharded');
+    await quantizeModelDir(src, fromInline, { bits: 8, blockSize: 32, scheme: DEFAULT_SCHEME });
+    const r = await quantizeModelDir(shardedSrc, fromSharded, { bits: 8, blockSize: 32, scheme: DEFAULT_SCHEME });
+    // the source shards are not copied: the quantized graph has its own
+    expect(r.copied.filter((f) => f.startsWith('unet/model.onnx'))).toEqual([]);
+    expect(readFileSync(path.join(fromSharded, 'unet/model.onnx_data')).equals(readFileSync(path.join(fromInline, 'unet/model.onnx_data')))).toBe(true);
+    expect(await unetOutput(fromSharded)).toEqual(await unetOutput(fromInline));
+  });
+
+  it('refuses an output folder inside the model folder', async () => {
+    await expect(quantizeModelDir(src, path.join(src, 'q'), { bits: 4, blockSize: 32, scheme: DEFAULT_SCHEME })).rejects.toThrow(/outside the model folder/);
+  });
+});
+
+describe('npm run quantize arguments', () => {
+  it('takes the model dir, bits, block and an optional output folder', () => {
+    const a = parseArgs(['models/x', '--bits', '4', '--block=128']);
+    expect(a.options).toMatchObject({ bits: 4, blockSize: 128, scheme: DEFAULT_SCHEME });
+    expect(a.outDir).toBe(path.resolve('models/x-int4-b128'));
+    expect(parseArgs(['m', '--bits', '8', '--block', '32', '--out', 'o']).outDir).toBe(path.resolve('o'));
+    expect(() => parseArgs(['m', '--bits', '3', '--block', '32'])).toThrow(/--bits takes 4 or 8/);
+    expect(() => parseArgs(['m', '--bits', '4', '--block', '64'])).toThrow(/--block takes 32 or 128/);
+    expect(() => parseArgs(['--bits', '4', '--block', '32'])).toThrow(/usage/);
   });
 });
