@@ -26,6 +26,9 @@ export interface ModelLimits {
   fixedSize: { width: number; height: number } | null;
 }
 
+/** Why a model without a VAE encoder runs neither img2img nor inpaint (catalogue entries declare it in these words too). */
+export const NO_VAE_ENCODER = 'this model has no VAE encoder (vae_encoder/), so it cannot take an init image; use text2img, or a model that has one';
+
 /** A model that runs every mode at any size (the bundled tiny models, and models not described yet). */
 export const ANY_REQUEST: ModelLimits = { modes: { text2img: true, img2img: true, inpaint: true }, fixedSize: null };
 
@@ -79,7 +82,7 @@ export function describeModel(s: DescriptorSources): ModelDescriptor {
   const inChannels = fixed(channels);
   const fixedSize = latentH !== null && latentW !== null ? { width: latentW * scale, height: latentH * scale } : null;
 
-  const noEncoder = 'this model has no VAE encoder (vae_encoder/), so it cannot take an init image; use text2img, or a model that has one';
+  const noEncoder = NO_VAE_ENCODER;
   const inpaintingUNet = inChannels === 9;
   const modes: Record<GenerationMode, true | string> = {
     text2img: inpaintingUNet ? 'this is an inpainting model (its UNet takes 9 channels: latents, mask and masked image); use inpaint' : true,

@@ -10,7 +10,7 @@
  * each file come from the hub's X-Linked-Size / X-Linked-Etag headers at download time.
  */
 import type { CatalogueEntry, ModelDefaults, ModelFeatures } from './catalogue.ts';
-import type { ModelLimits } from './model-descriptor.ts';
+import { NO_VAE_ENCODER, type ModelLimits } from './model-descriptor.ts';
 
 export const HUB = 'https://huggingface.co';
 const resolve = (repo: string, path: string) => `${HUB}/${repo}/resolve/main/${path}`;
@@ -30,9 +30,8 @@ interface RealModelSpec {
   files: Record<string, [string, string, number]>;
 }
 
-const NO_ENCODER = 'this export has no VAE encoder (vae_encoder/), so it cannot take an init image; use text2img, or SD-Turbo';
 const textOnly = (fixedSize: ModelLimits['fixedSize'] = null): ModelLimits => ({
-  modes: { text2img: true, img2img: NO_ENCODER, inpaint: NO_ENCODER },
+  modes: { text2img: true, img2img: NO_VAE_ENCODER, inpaint: NO_VAE_ENCODER },
   fixedSize,
 });
 
