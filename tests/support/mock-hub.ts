@@ -21,8 +21,9 @@
  *
  * Run directly (`npx tsx tests/support/mock-hub.ts --port 4397`) it generates the tiny model sets
  * (tools/generate-tiny-models.ts) and serves each as repo `test/<set>` (e.g. test/tiny-sd), plus a
- * 24 MiB synthetic file `blob.bin` in repo `test/big`, and `test/tiny-sd-big` (tiny-sd plus a 24 MiB
- * `unet/model.onnx_data`) for resume tests, until killed.
+ * 24 MiB synthetic file `blob.bin` in repo `test/big`, `test/tiny-sd-big` (tiny-sd plus a 24 MiB
+ * `unet/model.onnx_data`) for resume tests, and tiny replicas of the catalogue's real repositories
+ * under their real names (tools/tiny-models/replicas.ts), until killed.
  */
 import { closeServer, listenOnLoopback, readBody } from './http-server.ts';
 import { createHash } from 'node:crypto';
@@ -369,6 +370,9 @@ async function main(argv: string[]): Promise<void> {
   repos['test/big'] = { 'blob.bin': syntheticBytes(24 * 1024 * 1024) };
   // tiny-sd with a 24 MiB external-data file beside its UNet: a model big enough to cut, pause and resume.
   repos['test/tiny-sd-big'] = { ...repos['test/tiny-sd'], 'unet/model.onnx_data': syntheticBytes(24 * 1024 * 1024, 7) };
+  // Replicas of the catalogue's real repositories, under their real names (browser tests route huggingface.co here).
+  const { buildReplicas } = await import('../../tools/tiny-models/replicas.ts');
+  Object.assign(repos, await buildReplicas());
   const hub = await startMockHub({ repos, repo: 'test/tiny-sd', port: Number(arg('port') ?? 4397) });
   console.log(`Mock hub listening on ${hub.url} (repos: ${Object.keys(repos).join(', ')})`);
   const stop = () => void hub.close().then(() => process.exit(0));
