@@ -9,6 +9,12 @@ const hubPort = Number(process.env.MOCK_HUB_PORT ?? 4397);
 /** The build to serve; parallel runs build into folders of their own (vite build --outDir). */
 const distDir = process.env.DIST_DIR ?? 'dist';
 const executablePath = findChromium() ?? undefined;
+/**
+ * No test may need the internet: every host name but localhost fails to resolve, so a request that a test
+ * did not serve (page.route, or a loopback server) fails the same on a machine with a connection as on
+ * one without (tests/browser/fixtures.ts names such requests).
+ */
+const offline = '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1';
 
 export default defineConfig<BackendOptions>({
   testDir: 'tests/browser',
@@ -28,11 +34,11 @@ export default defineConfig<BackendOptions>({
       // The page's own parts (form, gallery, settings, layout) behave the same on either backend; on
       // SwiftShader every UNet call takes seconds, so they run in the wasm project only.
       testIgnore: /ui-(form|gallery|settings|quality)\.spec\.ts$/,
-      use: { expectedBackend: 'webgpu', launchOptions: { executablePath, args: chromiumArgs(true) } },
+      use: { expectedBackend: 'webgpu', launchOptions: { executablePath, args: [...chromiumArgs(true), offline] } },
     },
     {
       name: 'wasm',
-      use: { expectedBackend: 'wasm', launchOptions: { executablePath, args: chromiumArgs(false) } },
+      use: { expectedBackend: 'wasm', launchOptions: { executablePath, args: [...chromiumArgs(false), offline] } },
     },
   ],
   webServer: [
