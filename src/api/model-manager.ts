@@ -108,7 +108,16 @@ export class ModelManager {
     if (!entry) return { ok: false, kind: 'unknown', message: `No model "${id}" in the catalogue.` };
     // Only a page (not the worker) can ask for persistent storage; a refusal only means eviction stays possible.
     await requestPersistentStorage();
-    return result(await this.worker.downloadModel(entry.source, onProgress ? this.proxy(onProgress) : undefined));
+    // Progress comes over a MessagePort of its own (the proxy) and the result over the worker's; messages on two
+    // ports are not ordered, so the last progress event can land after the result and would undo what the caller
+    // showed for it ("downloaded and verified" back to "N of N bytes"). Nothing is passed on once the result is in.
+    let finished = false;
+    const forward = onProgress && ((p: DownloadProgress) => { if (!finished) onProgress(p); });
+    try {
+      return result(await this.worker.downloadModel(entry.source, forward ? this.proxy(forward) : undefined));
+    } finally {
+      finished = true;
+    }
   }
 
   pause(id: string): void {

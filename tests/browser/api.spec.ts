@@ -110,12 +110,16 @@ test.describe('local text2img, inpaint and the queue', () => {
     const hook = `${MOCK_API}/webhook/${expectedBackend}-${Date.now()}`;
     const { response } = await img2img(page, text2img({ key: 'local-secret', webhook: hook, track_id: 'track-42' }), 'text2img');
     expect(response.status).toBe('success');
-    const received = async () => ((await (await fetch(`${MOCK_API}/_requests`)).json()) as { path: string; body: Record<string, unknown> }[])
-      .filter((r) => hook.endsWith(r.path));
+    // POSTs only: the mock also records the browser's CORS preflight (OPTIONS) to the same path, which is no delivery.
+    const received = async () => ((await (await fetch(`${MOCK_API}/_requests`)).json()) as { method: string; path: string; headers: Record<string, string>; body: Record<string, unknown> }[])
+      .filter((r) => r.method === 'POST' && hook.endsWith(r.path));
     await expect.poll(async () => (await received()).length, { timeout: 20_000 }).toBe(1);
     const [delivery] = await received();
     expect(delivery.body).toMatchObject({ status: 'success', id: response.id, track_id: 'track-42' });
     expect(JSON.stringify(delivery.body)).not.toContain('local-secret');
+    // The receiver can drop a duplicate by this id; the page could send the header because the preflight allowed it.
+    expect(delivery.headers['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(delivery.body.webhook_id).toBe(delivery.headers['idempotency-key']);
   });
 
   test('safety_checker: run and reported where the model has one, said not to run where it has none', async ({ page, expectedBackend }) => {

@@ -5,7 +5,7 @@
 import { test as base, expect, type Page } from '@playwright/test';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { decode } from 'fast-png';
+import { decode, encode } from 'fast-png';
 
 export interface BackendOptions {
   expectedBackend: 'webgpu' | 'wasm';
@@ -32,10 +32,62 @@ export const MOCK_KEY = 'test-key';
 /** The stand-in Hugging Face hub that playwright.config.ts starts. */
 export const MOCK_HUB = `http://127.0.0.1:${Number(process.env.MOCK_HUB_PORT ?? 4397)}`;
 
-export const test = base.extend<BackendOptions>({
+/**
+ * Hosts that can never reach anyone: loopback, and the TLDs reserved for tests and for names that must
+ * not resolve (RFC 2606, RFC 6761). Requests to them may fail on purpose; a failed request to any other
+ * host means a test relied on the internet.
+ */
+function isOffTheInternet(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return true;
+  }
+  if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') return true;
+  return /\.(test|invalid|example|localhost)$/.test(host);
+}
+
+export const test = base.extend<BackendOptions & { noInternet: void }>({
   expectedBackend: ['webgpu', { option: true }],
+  // playwright.config.ts makes every host name but localhost fail to resolve, so a request that a test
+  // did not serve (page.route, or a loopback server) fails here instead of reaching the internet on a
+  // machine that has it. This names such requests, so the test says what to serve instead of timing out
+  // somewhere downstream.
+  noInternet: [async ({ context }, use) => {
+    const reached: string[] = [];
+    context.on('requestfailed', (r) => {
+      if (!isOffTheInternet(r.url())) reached.push(`${r.url()} (${r.failure()?.errorText ?? 'failed'})`);
+    });
+    await use();
+    expect(reached, 'requests that would have needed the internet: serve them on loopback or with page.route').toEqual([]);
+  }, { auto: true }],
 });
 export { expect };
+
+/** Where tests serve a generated init image (a reserved name: unserved, it resolves nowhere). */
+export const TEST_IMAGE_URL = 'https://images.example.test/init-512.png';
+
+/**
+ * A 512x512 RGB PNG made here, for tests that need some init image but not the API's example one
+ * (that one lives in ../shared/fixtures, which a fresh clone lacks). Smooth colour plus a fine
+ * deterministic texture, so it is about as costly to decode as a photo of that size.
+ */
+export function testImagePng(width = 512, height = 512): Buffer {
+  const data = new Uint8Array(width * height * 3);
+  let state = 0x9e3779b9;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+      const noise = (state >>> 24) % 32;
+      const i = (y * width + x) * 3;
+      data[i] = Math.min(255, Math.round((x / width) * 200) + noise);
+      data[i + 1] = Math.min(255, Math.round((y / height) * 200) + noise);
+      data[i + 2] = Math.min(255, 96 + noise * 2);
+    }
+  }
+  return Buffer.from(encode({ width, height, channels: 3, data }));
+}
 
 /** Serves `body` at `url` inside the page's network (the machine has no internet). */
 export async function serve(page: Page, url: string, body: Buffer | string, contentType: string): Promise<void> {

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import type { Page } from '@playwright/test';
-import { EXAMPLE_URL, expect, openApp, test } from './fixtures.ts';
+import { TEST_IMAGE_URL, expect, openApp, serve, test, testImagePng } from './fixtures.ts';
 
 const SHOTS = 'test-results/screenshots';
 
@@ -91,6 +91,8 @@ async function contrastFailures(page: Page, minimum = 4.5): Promise<string[]> {
 
 /** Sets the form's fields and submits it the way a user would, without counting as input for layout-shift. */
 async function submitForm(page: Page): Promise<void> {
+  // The form opens in image-to-image mode: its init image is served in the page, so the job needs no network.
+  await serve(page, TEST_IMAGE_URL, testImagePng(), 'image/png');
   await page.evaluate(([initUrl]) => {
     const set = (id: string, value: string) => {
       const el = document.getElementById(id) as HTMLInputElement | null;
@@ -107,7 +109,7 @@ async function submitForm(page: Page): Promise<void> {
     set('strength', '0.8');
     set('init_image', initUrl);
     (document.getElementById('generate-form') as HTMLFormElement).requestSubmit();
-  }, [EXAMPLE_URL]);
+  }, [TEST_IMAGE_URL]);
 }
 
 /** Starts counting long tasks and unexpected layout shifts from now on. */

@@ -55,7 +55,8 @@ type Json = Record<string, unknown>;
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-  'Access-Control-Allow-Headers': 'Content-Type, Accept',
+  // Idempotency-Key: the app's webhooks carry it (src/api/webhook.ts), and a page may only send it when the preflight allows it.
+  'Access-Control-Allow-Headers': 'Content-Type, Accept, Idempotency-Key',
   'Access-Control-Max-Age': '600',
 };
 
