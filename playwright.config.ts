@@ -31,9 +31,9 @@ export default defineConfig<BackendOptions>({
   projects: [
     {
       name: 'webgpu',
-      // The page's own parts (form, gallery, settings, layout) behave the same on either backend; on
-      // SwiftShader every UNet call takes seconds, so they run in the wasm project only.
-      testIgnore: /ui-(form|gallery|settings|quality)\.spec\.ts$/,
+      // The page's own parts (form, gallery, settings, layout) and the API's fault handling behave the same
+      // on either backend; on SwiftShader every UNet call takes seconds, so they run in the wasm project only.
+      testIgnore: /(ui-(form|gallery|settings|quality)|faults)\.spec\.ts$/,
       use: { expectedBackend: 'webgpu', launchOptions: { executablePath, args: [...chromiumArgs(true), offline] } },
     },
     {

@@ -13,7 +13,7 @@ import type { BackendChoice, BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import type { EngineWorkerApi, ModelManagementApi } from '../engine/worker-api.ts';
 import { ModelManager } from './model-manager.ts';
-import { REAL_MODELS } from '../models/real-models.ts';
+import { realModels } from '../models/real-models.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import { DEFAULT_MODEL_ID, loadGeneratedModels, type CatalogueEntry } from '../models/catalogue.ts';
 
@@ -37,6 +37,8 @@ export interface ClientOptions {
   loop?: LoopPreference;
   /** In auto mode, whether a WASM-only machine runs locally (slow for real models) rather than remotely. */
   allowWasm?: boolean;
+  /** A mirror of the Hugging Face hub with the same paths (e.g. https://hf-mirror.com): where catalogue models download from. */
+  hubMirror?: string;
   /** Base URL of the app's static files (where models/ and ort/ are served). */
   assetsBaseUrl?: string;
   onProgress?: (p: EngineProgress & { id: number | null }) => void;
@@ -77,7 +79,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
   let modelStore: ModelManager | null = null;
   if (mode !== 'remote') {
     const generated = await loadGeneratedModels(new URL('models/models.json', base).href, fetch);
-    models = [...generated.models, ...REAL_MODELS];
+    models = [...generated.models, ...realModels(options.hubMirror || undefined)];
     const { api } = startEngineWorker();
     modelStore = new ModelManager(api as unknown as ModelManagementApi, models, proxy);
     await modelStore.restore();

@@ -246,7 +246,11 @@ export class Engine {
       return await this.createSessions(files, this.backend.backend, textLength);
     } catch (e) {
       if (this.backend.backend !== 'webgpu' || e instanceof UnreadableGraphError) throw e;
-      this.backend = { backend: 'wasm', shaderF16: false, reason: `WebGPU could not run this model (${errorText(e)}); using WASM` };
+      // fp16 exports compute in float16, which WebGPU runs only on adapters with shader-f16
+      const reason = !this.backend.shaderF16 && /\bf16\b|float16/i.test(errorText(e))
+        ? 'this model computes in float16 and the WebGPU adapter has no shader-f16, so it runs on WASM (on the CPU)'
+        : `WebGPU could not run this model (${errorText(e)}); using WASM`;
+      this.backend = { backend: 'wasm', shaderF16: false, reason };
       onProgress?.({ phase: 'load', modelId, message: this.backend.reason });
       return this.createSessions(files, 'wasm', textLength);
     }

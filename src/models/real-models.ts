@@ -12,8 +12,8 @@
 import type { CatalogueEntry, ModelDefaults, ModelFeatures } from './catalogue.ts';
 import { NO_VAE_ENCODER, type ModelLimits } from './model-descriptor.ts';
 
+/** The Hugging Face hub; a mirror with the same paths (such as hf-mirror.com) can stand in for it. */
 export const HUB = 'https://huggingface.co';
-const resolve = (repo: string, path: string) => `${HUB}/${repo}/resolve/main/${path}`;
 
 interface RealModelSpec {
   id: string;
@@ -191,21 +191,28 @@ const SPECS: RealModelSpec[] = [
   },
 ];
 
-export const REAL_MODELS: CatalogueEntry[] = SPECS.map((spec) => ({
-  id: spec.id,
-  name: spec.name,
-  description: spec.description,
-  repo: spec.repo,
-  dtype: spec.dtype,
-  license: spec.license,
-  family: spec.family,
-  features: spec.features,
-  limits: spec.limits,
-  defaults: spec.defaults,
-  approxBytes: Object.values(spec.files).reduce((n, [, , mb]) => n + mb * 1e6, 0),
-  source: {
+/** The catalogue's real models, their files at `hub` (the Hugging Face hub, or a mirror of it). */
+export function realModels(hub: string = HUB): CatalogueEntry[] {
+  const base = hub.trim().replace(/\/+$/, '');
+  const resolve = (repo: string, path: string) => `${base}/${repo}/resolve/main/${path}`;
+  return SPECS.map((spec) => ({
     id: spec.id,
-    baseUrl: `${HUB}/${spec.repo}/resolve/main/`,
-    files: Object.entries(spec.files).map(([path, [repo, real]]) => ({ path, url: resolve(repo, real) })),
-  },
-}));
+    name: spec.name,
+    description: spec.description,
+    repo: spec.repo,
+    dtype: spec.dtype,
+    license: spec.license,
+    family: spec.family,
+    features: spec.features,
+    limits: spec.limits,
+    defaults: spec.defaults,
+    approxBytes: Object.values(spec.files).reduce((n, [, , mb]) => n + mb * 1e6, 0),
+    source: {
+      id: spec.id,
+      baseUrl: `${base}/${spec.repo}/resolve/main/`,
+      files: Object.entries(spec.files).map(([path, [repo, real]]) => ({ path, url: resolve(repo, real) })),
+    },
+  }));
+}
+
+export const REAL_MODELS: CatalogueEntry[] = realModels();

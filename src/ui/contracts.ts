@@ -54,5 +54,7 @@ export interface Settings {
   mode: 'auto' | 'local' | 'remote';
   key: string;
   endpoint: string;
+  /** A Hugging Face mirror for model downloads; '' for huggingface.co itself. */
+  hubMirror: string;
   theme: 'system' | 'light' | 'dark';
 }

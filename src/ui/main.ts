@@ -76,6 +76,7 @@ async function start(): Promise<Client> {
     mode,
     endpoint: connection.endpoint || undefined,
     key: guard.key,
+    hubMirror: stored.hubMirror || undefined,
     modelId: params.get('model') ?? undefined,
     backend,
     // ?loop=host|naive: the bench's comparisons; users get the fastest loop

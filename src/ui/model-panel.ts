@@ -90,10 +90,6 @@ export function mountModelPanel(section: HTMLElement, manager: ModelManager, ini
   }
 
   const showProgress = (p: DownloadProgress) => {
-    // Progress comes through its own message port (a comlink proxy), the download's result through
-    // the worker's: a last progress event can arrive after the result and would overwrite
-    // "downloaded and verified" with "N of N bytes" for good. Events of a finished download are old news.
-    if (downloading !== p.modelId) return;
     bar.hidden = false;
     const loaded = p.modelLoaded ?? p.loaded;
     const total = p.modelTotal ?? p.total;

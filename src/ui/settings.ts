@@ -14,10 +14,11 @@ export const SETTINGS_STORAGE = {
   mode: 'sdapi.mode',
   key: 'sdapi.key',
   endpoint: 'sdapi.endpoint',
+  hubMirror: 'sdapi.hubMirror',
   theme: 'sdapi.theme',
 } as const;
 
-export const DEFAULT_SETTINGS: Settings = { mode: 'auto', key: '', endpoint: '', theme: 'system' };
+export const DEFAULT_SETTINGS: Settings = { mode: 'auto', key: '', endpoint: '', hubMirror: '', theme: 'system' };
 
 const MODES: readonly Settings['mode'][] = ['auto', 'local', 'remote'];
 const THEMES: readonly Settings['theme'][] = ['system', 'light', 'dark'];
@@ -49,13 +50,14 @@ export function loadSettings(storage: KeyValueStore | null = safeStorage()): Set
     mode: pick(get(SETTINGS_STORAGE.mode), MODES, DEFAULT_SETTINGS.mode),
     key: get(SETTINGS_STORAGE.key) ?? '',
     endpoint: get(SETTINGS_STORAGE.endpoint) ?? '',
+    hubMirror: get(SETTINGS_STORAGE.hubMirror) ?? '',
     theme: pick(get(SETTINGS_STORAGE.theme), THEMES, DEFAULT_SETTINGS.theme),
   };
 }
 
 export function saveSettings(settings: Settings, storage: KeyValueStore | null = safeStorage()): void {
   if (!storage) return;
-  for (const name of ['mode', 'key', 'endpoint', 'theme'] as const) {
+  for (const name of ['mode', 'key', 'endpoint', 'hubMirror', 'theme'] as const) {
     const value = settings[name].trim();
     // An empty value is removed rather than stored, so "no key" and "default endpoint" read back as such.
     if (value === '' || value === DEFAULT_SETTINGS[name]) storage.removeItem(SETTINGS_STORAGE[name]);
@@ -136,6 +138,8 @@ export function mountSettings(dialog: HTMLDialogElement, opener: HTMLButtonEleme
   const keyToggle = field<HTMLButtonElement>('key-toggle');
   const endpointInput = field<HTMLInputElement>('endpoint');
   const endpointMessage = field<HTMLElement>('endpoint-error');
+  const mirrorInput = field<HTMLInputElement>('hub-mirror');
+  const mirrorMessage = field<HTMLElement>('hub-mirror-error');
   const notice = field<HTMLElement>('notice');
   const overrides = field<HTMLElement>('overrides');
   endpointInput.placeholder = DEFAULT_ENDPOINT;
@@ -147,12 +151,13 @@ export function mountSettings(dialog: HTMLDialogElement, opener: HTMLButtonEleme
     mode: pick(checked('mode'), MODES, settings.mode),
     key: keyInput.value.trim(),
     endpoint: endpointInput.value.trim(),
+    hubMirror: mirrorInput.value.trim(),
     theme: pick(checked('theme'), THEMES, settings.theme),
   });
 
   const connectionChanged = () => {
     const now = read();
-    return now.mode !== settings.mode || now.key !== settings.key || now.endpoint !== settings.endpoint;
+    return now.mode !== settings.mode || now.key !== settings.key || now.endpoint !== settings.endpoint || now.hubMirror !== settings.hubMirror;
   };
 
   const showKey = (visible: boolean) => {
@@ -166,7 +171,9 @@ export function mountSettings(dialog: HTMLDialogElement, opener: HTMLButtonEleme
     for (const r of radios('theme')) r.checked = r.value === settings.theme;
     keyInput.value = settings.key;
     endpointInput.value = settings.endpoint;
+    mirrorInput.value = settings.hubMirror;
     endpointMessage.textContent = '';
+    mirrorMessage.textContent = '';
     endpointInput.removeAttribute('aria-invalid');
     showKey(false);
     updateNotice();
@@ -188,12 +195,16 @@ export function mountSettings(dialog: HTMLDialogElement, opener: HTMLButtonEleme
     const next = read();
     const problem = endpointError(next.endpoint);
     endpointMessage.textContent = problem ?? '';
-    if (problem) {
-      endpointInput.setAttribute('aria-invalid', 'true');
-      endpointInput.focus();
+    const mirrorProblem = endpointError(next.hubMirror);
+    mirrorMessage.textContent = mirrorProblem ?? '';
+    if (problem || mirrorProblem) {
+      const bad = problem ? endpointInput : mirrorInput;
+      bad.setAttribute('aria-invalid', 'true');
+      bad.focus();
       return false;
     }
     endpointInput.removeAttribute('aria-invalid');
+    mirrorInput.removeAttribute('aria-invalid');
     saveSettings(next, storage);
     settings = loadSettings(storage);
     return true;

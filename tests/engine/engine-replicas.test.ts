@@ -87,3 +87,25 @@ describe('a batch-2 export without guidance', () => {
     expect(r.images).toHaveLength(1);
   }, 240_000);
 });
+
+describe('the layouts on WebGPU (onnxruntime-node on SwiftShader)', async () => {
+  const { nodeWebgpuUnavailableReason } = await import('../../tools/node-webgpu.ts');
+  const unavailable = await nodeWebgpuUnavailableReason();
+  let built: ReturnType<typeof buildReplicas> | null = null;
+  // SwiftShader has no shader-f16, so the fp16 exports themselves run on WASM there (the browser test checks
+  // the engine says so); with float32 internals the same layouts (float32 I/O, shards, MatMulNBits) run on the GPU.
+  it.skipIf(unavailable !== null).each(['sdxl-lightning-fp16', 'sdxl-lightning-int4', 'sd-turbo'])('%s: sharded, quantized and fixed layouts run on WebGPU', async (id) => {
+    const fp32 = await (built ??= buildReplicas({ fp16Internals: false }));
+    const entry = REAL_MODELS.find((m) => m.id === id)!;
+    const fetch32: typeof fetch = async (input) => {
+      const m = /^https:\/\/huggingface\.co\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(String(input));
+      const bytes = m ? fp32[m[1]]?.[decodeURIComponent(m[2])] : undefined;
+      return bytes ? new Response(bytes as Uint8Array<ArrayBuffer>) : new Response('Entry not found', { status: 404 });
+    };
+    const e = new Engine(ortNode as unknown as OrtModule, new ModelStore({ fetch: fetch32, store: createStore(`replicas-gpu-${storeCount++}`, 'files'), storage: null }), { backend: 'webgpu', reason: 'test', shaderF16: false });
+    const info = await e.loadModel(entry.source);
+    expect(info.backend).toBe('webgpu');
+    const r = await e.generate({ mode: 'text2img', prompt: 'a cat', negativePrompt: '', width: 64, height: 64, samples: 1, steps: 1, guidanceScale: 0, seed: 2, schedulerOverrides: {}, safetyChecker: false });
+    expect(decode(r.images[0])).toMatchObject({ width: 64, height: 64 });
+  }, 300_000);
+});

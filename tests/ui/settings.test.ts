@@ -20,10 +20,10 @@ describe('settings storage', () => {
 
   it('round-trips every field, keeping the key under sdapi.key', () => {
     const s = memoryStorage();
-    saveSettings({ mode: 'remote', key: ' k-123 ', endpoint: 'http://127.0.0.1:9/', theme: 'dark' }, s);
+    saveSettings({ mode: 'remote', key: ' k-123 ', endpoint: 'http://127.0.0.1:9/', hubMirror: 'https://hf-mirror.example', theme: 'dark' }, s);
     expect(s.data.get(SETTINGS_STORAGE.key)).toBe('k-123');
     expect(SETTINGS_STORAGE.key).toBe('sdapi.key');
-    expect(loadSettings(s)).toEqual({ mode: 'remote', key: 'k-123', endpoint: 'http://127.0.0.1:9/', theme: 'dark' });
+    expect(loadSettings(s)).toEqual({ mode: 'remote', key: 'k-123', endpoint: 'http://127.0.0.1:9/', hubMirror: 'https://hf-mirror.example', theme: 'dark' });
   });
 
   it('removes empty and default values instead of storing them', () => {
@@ -43,7 +43,7 @@ describe('settings storage', () => {
 });
 
 describe('resolveConnection', () => {
-  const stored = { mode: 'remote', key: 'k', endpoint: 'https://stored.test', theme: 'system' } as const;
+  const stored = { mode: 'remote', key: 'k', endpoint: 'https://stored.test', hubMirror: '', theme: 'system' } as const;
 
   it('uses the stored mode and endpoint when the address names none', () => {
     expect(resolveConnection(new URLSearchParams('model=tiny-sd'), stored)).toEqual({

@@ -39,7 +39,7 @@ interface GraphRecipe {
 const F16 = DType.FLOAT16;
 
 /** The graph at `realPath` (and its shards beside it), made from a tiny graph by the recipe. */
-async function graphFiles(bytes: Uint8Array, realPath: string, recipe: GraphRecipe): Promise<RepoFiles> {
+async function recipeFiles(bytes: Uint8Array, realPath: string, recipe: GraphRecipe): Promise<RepoFiles> {
   let model = decodeModel(bytes);
   if (recipe.fp16) model = toFloat16(model, { keepIoTypes: recipe.fp16 === 'keep-io' });
   if (recipe.inputs || recipe.outputs) model = adaptIo(model, { inputs: recipe.inputs, outputs: recipe.outputs });
@@ -105,8 +105,19 @@ function sdTurboScheduler(sd: (p: string) => Uint8Array): Uint8Array {
   return json({ ...(JSON.parse(text(sd('scheduler/scheduler_config.json'))) as Record<string, unknown>), _class_name: 'EulerDiscreteScheduler', timestep_spacing: 'trailing' });
 }
 
+export interface ReplicaOptions {
+  /**
+   * Compute in float16 where the real export does (default). Off, the graphs keep the real I/O,
+   * shards and MatMulNBits but compute in float32: what a WebGPU adapter without shader-f16 can run.
+   */
+  fp16Internals?: boolean;
+}
+
 /** Every repository the catalogue reads from, by its real name. */
-export async function buildReplicas(): Promise<Record<string, RepoFiles>> {
+export async function buildReplicas(options: ReplicaOptions = {}): Promise<Record<string, RepoFiles>> {
+  const fp16 = options.fp16Internals ?? true;
+  const graphFiles = (bytes: Uint8Array, realPath: string, recipe: GraphRecipe) =>
+    recipeFiles(bytes, realPath, fp16 || recipe.fp16 !== 'keep-io' ? recipe : { ...recipe, fp16: undefined });
   const sd = pick(new TinyModelFactory().setFiles('tiny-sd'));
   const xl = pick(sdxlSetFiles());
   const vocabJson = tokenizerJson(sd('tokenizer/vocab.json'), sd('tokenizer/merges.txt'));
