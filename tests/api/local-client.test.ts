@@ -347,6 +347,32 @@ describe('LocalClient.img2img: errors', () => {
     expect(engine.loads.map((s) => s.id)).toEqual(['tiny-sd', 'tiny-sd']);
   });
 
+  it('a request the model\'s declared limits refuse is answered at once, before any load or download', async () => {
+    const fixed: CatalogueEntry = {
+      ...entry('webnn'), name: 'WebNN model',
+      limits: { modes: { text2img: true, img2img: 'this model has no VAE encoder', inpaint: 'this model has no VAE encoder' }, fixedSize: { width: 512, height: 512 } },
+    };
+    const { client, engine } = setup({ models: [...MODELS, fixed] });
+    expect(failure(await client.img2img(request({ model_id: 'webnn', width: 512, height: 512 }))).message).toEqual({
+      model_id: ['WebNN model cannot run img2img: this model has no VAE encoder.'],
+    });
+    expect(failure(await client.text2img({ prompt: 'a cat', model_id: 'webnn', width: 256, height: 512 })).message).toEqual({
+      width: ['WebNN model only generates 512x512 images (its graphs fix that size); ask for width 512 and height 512.'],
+    });
+    expect(engine.loads).toEqual([]);
+  });
+
+  it('once loaded, the limits the graphs declare are checked too', async () => {
+    const { client, engine } = setup();
+    engine.loadOutcome = (source) => {
+      const ok = new FakeEngine().loadOutcome(source);
+      return ok.ok ? { ok: true, value: { ...ok.value, limits: { ...ANY_REQUEST, fixedSize: { width: 64, height: 64 } } } } : ok;
+    };
+    success(await client.img2img(request({ width: 64, height: 64 })));
+    expect(failure(await client.img2img(request({ width: 128, height: 64 }))).message).toMatchObject({ width: [expect.stringMatching(/only generates 64x64/)] });
+    expect(engine.jobs).toHaveLength(1);
+  });
+
   it('a failed load of another model does not break the model that was loaded before it', async () => {
     const { client, engine } = setup();
     success(await client.img2img(request()));

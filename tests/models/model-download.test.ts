@@ -7,7 +7,7 @@ import 'fake-indexeddb/auto';
 import { createStore, type UseStore } from 'idb-keyval';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  DownloadError, DownloadPaused, IntegrityError, ModelStore, QuotaError, type ModelStoreOptions, type StorageLike,
+  DownloadError, DownloadPaused, FileTooLargeError, IntegrityError, ModelStore, QuotaError, type ModelStoreOptions, type StorageLike,
 } from '../../src/models/model-store.ts';
 import type { DownloadProgress, ModelSource } from '../../src/models/model-source.ts';
 import { sha256Hex } from '../../src/models/sha256.ts';
@@ -221,6 +221,16 @@ describe('ModelStore.download from the mock hub', () => {
     hub.requests.length = 0;
     expect(same(await storeOn(idb).getFile(other, other.files[0]), OTHER)).toBe(true);
     expect(hub.requests).toEqual([]);
+  });
+
+  it('refuses a single file over 2 GB before fetching anything: no browser could load it', async () => {
+    const source = await modelSource();
+    const big: ModelSource = { ...source, files: [...source.files, { path: 'unet/model.onnx_data', size: 2 ** 31 + 10, url: `${hub.url}/test/model/resolve/main/unet/model.onnx_data` }] };
+    hub.requests.length = 0;
+    const error = await storeOn(freshIdb()).download(big).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FileTooLargeError);
+    expect((error as Error).message).toMatch(/unet\/model\.onnx_data is 2\.\d+ GB in one file\. A browser cannot hold more than 2 GB in one buffer/);
+    expect(networkRequests()).toEqual([]);
   });
 
   it('getFile on a complete model makes no request and reports the cache', async () => {
