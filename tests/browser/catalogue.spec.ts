@@ -5,7 +5,7 @@
  * window.sdapi, on WASM and on WebGPU. What a model cannot do is refused before a byte is fetched.
  */
 import type { Page } from '@playwright/test';
-import { MOCK_HUB, expect, openApp, sdapiCall, test } from './fixtures.ts';
+import { MOCK_HUB, expect, openApp, pngFromPage, sdapiCall, test } from './fixtures.ts';
 import { REAL_MODELS } from '../../src/models/real-models.ts';
 
 interface HubRequest { method: string; kind: string; file: string | null }
@@ -70,16 +70,7 @@ for (const entry of REAL_MODELS) {
     expect(cached).toBe(true);
 
     if (entry.limits!.modes.img2img === true) {
-      const init = await page.evaluate(async () => {
-        const c = new OffscreenCanvas(64, 64);
-        const ctx = c.getContext('2d')!;
-        ctx.fillStyle = '#4a8';
-        ctx.fillRect(0, 0, 64, 64);
-        const bytes = new Uint8Array(await (await c.convertToBlob({ type: 'image/png' })).arrayBuffer());
-        let s = '';
-        for (const b of bytes) s += String.fromCharCode(b);
-        return `data:image/png;base64,${btoa(s)}`;
-      });
+      const init = `data:image/png;base64,${(await pngFromPage(page, 64, 64, '#4a8')).toString('base64')}`;
       const img = await sdapiCall(page, 'img2img', request({ ...base, init_image: init, strength: 0.6 }));
       expect(img.status, JSON.stringify(img.message)).toBe('success');
     }

@@ -6,32 +6,17 @@
  */
 import type { Page } from '@playwright/test';
 import { CLOSED_WHILE_RUNNING } from '../../src/api/local-client.ts';
-import { expect, openApp, sdapiCall, test } from './fixtures.ts';
+import { expect, openApp, pngFromPage, sdapiCall, test } from './fixtures.ts';
 
 const text2img = (overrides: Record<string, unknown> = {}) => ({
   prompt: 'a lighthouse at dusk', width: '64', height: '64', samples: '1', num_inference_steps: '2', guidance_scale: 7.5, seed: 3, ...overrides,
 });
 
-/** A small PNG the page draws itself. */
-async function pngBytes(page: Page): Promise<Buffer> {
-  const b64 = await page.evaluate(async () => {
-    const canvas = new OffscreenCanvas(64, 64);
-    const ctx = canvas.getContext('2d')!;
-    ctx.fillStyle = '#c84';
-    ctx.fillRect(0, 0, 64, 64);
-    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
-    let s = '';
-    for (const b of bytes) s += String.fromCharCode(b);
-    return btoa(s);
-  });
-  return Buffer.from(b64, 'base64');
-}
-
 const waitReady = (page: Page) => page.waitForFunction(() => document.body.dataset.ready === 'true', undefined, { timeout: 120_000 });
 
 test('an init image URL that never answers is cancelled at once, a slow one still works, and the jobs behind run', async ({ page, expectedBackend }) => {
   await openApp(page, expectedBackend, 'tiny-sd');
-  const png = await pngBytes(page);
+  const png = await pngFromPage(page, 64, 64, '#c84');
   // Never answered: the route is left pending.
   await page.route('https://images.test/never.png', () => undefined);
   await page.route('https://images.test/slow.png', async (route) => {

@@ -181,3 +181,19 @@ export function meanAbsDiff(a: Pixels, b: Pixels): number {
   }
   return sum / n;
 }
+
+/** A PNG of one colour, drawn by the page itself (no fixture file, no network). */
+export async function pngFromPage(page: Page, width: number, height: number, color: string): Promise<Buffer> {
+  const b64 = await page.evaluate(async ([w, h, c]) => {
+    const canvas = new OffscreenCanvas(w, h);
+    const ctx = canvas.getContext('2d')!;
+    ctx.fillStyle = c;
+    ctx.fillRect(0, 0, w, h);
+    const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
+    let s = '';
+    for (const byte of bytes) s += String.fromCharCode(byte);
+    return btoa(s);
+  }, [width, height, color] as const);
+  return Buffer.from(b64, 'base64');
+}
+

@@ -232,15 +232,15 @@ test.describe('page quality', () => {
     await page.keyboard.press('Enter');
     await expect(page.locator('#settings-dialog')).toBeVisible();
     const order: string[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 9; i++) {
       order.push(await page.evaluate(() => {
         const el = document.activeElement as HTMLInputElement;
         return el.type === 'radio' ? `${el.name}:${el.value}` : el.id;
       }));
       await page.keyboard.press('Tab');
     }
-    // Radio groups take one tab stop each (the checked radio); then key, its toggle, endpoint, theme, and the buttons.
-    expect(order).toEqual(['mode:auto', 'settings-key', 'settings-key-toggle', 'settings-endpoint', 'theme:system', 'settings-cancel', 'settings-save', 'settings-save-reload']);
+    // Radio groups take one tab stop each (the checked radio); then key, its toggle, endpoint, mirror, theme, and the buttons.
+    expect(order).toEqual(['mode:auto', 'settings-key', 'settings-key-toggle', 'settings-endpoint', 'settings-hub-mirror', 'theme:system', 'settings-cancel', 'settings-save', 'settings-save-reload']);
     await page.keyboard.press('Escape');
     await expect(page.locator('#open-settings')).toBeFocused();
   });

@@ -368,10 +368,14 @@ async function main(argv: string[]): Promise<void> {
   }
   await rm(dir, { recursive: true, force: true });
   repos['test/big'] = { 'blob.bin': syntheticBytes(24 * 1024 * 1024) };
-  // tiny-sd with a 24 MiB external-data file beside its UNet: a model big enough to cut, pause and resume.
-  repos['test/tiny-sd-big'] = { ...repos['test/tiny-sd'], 'unet/model.onnx_data': syntheticBytes(24 * 1024 * 1024, 7) };
-  // Replicas of the catalogue's real repositories, under their real names (browser tests route huggingface.co here).
-  const { buildReplicas } = await import('../../tools/tiny-models/replicas.ts');
+  // tiny-sd with its UNet's weights in a 24 MiB external-data file (padded: onnxruntime reads only the ranges the
+  // graph names): a model big enough to cut, pause and resume, which still loads and runs.
+  const { buildReplicas, withExternalWeights } = await import('../../tools/tiny-models/replicas.ts');
+  const unet = await withExternalWeights(repos['test/tiny-sd']['unet/model.onnx'], 'unet/model.onnx');
+  const padded = syntheticBytes(24 * 1024 * 1024, 7);
+  padded.set(unet['unet/model.onnx_data']);
+  repos['test/tiny-sd-big'] = { ...repos['test/tiny-sd'], 'unet/model.onnx': unet['unet/model.onnx'], 'unet/model.onnx_data': padded };
+  // Replicas of the catalogue's real repositories, under their real names (the browser tests' Hugging Face mirror).
   Object.assign(repos, await buildReplicas());
   const hub = await startMockHub({ repos, repo: 'test/tiny-sd', port: Number(arg('port') ?? 4397) });
   console.log(`Mock hub listening on ${hub.url} (repos: ${Object.keys(repos).join(', ')})`);

@@ -79,6 +79,11 @@ async function shardsOf(bytes: Uint8Array, shards: { baseName: string; count: nu
   throw new Error(`the weights do not pack into ${shards.count} shards`);
 }
 
+/** The graph with its weights moved to `<folder>/model.onnx_data` beside it: `{ [realPath]: graph, [data]: weights }`. */
+export function withExternalWeights(bytes: Uint8Array, realPath: string): Promise<RepoFiles> {
+  return recipeFiles(bytes, realPath, { shards: { baseName: 'model.onnx_data', count: 1 } });
+}
+
 function json(value: unknown): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 }
