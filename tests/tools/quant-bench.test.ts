@@ -1,10 +1,11 @@
 // The bench's quantization case (tools/bench/quant-*.ts) on tiny-sd instead of bench-sd: the Node
-// measurement with fp32 and quantized sessions side by side, and the table with its targets.
-// Figures are for reading; this checks they are all there.
+// measurement with fp32 and quantized sessions side by side, the table with its targets, and the
+// reading of onnxruntime's node placement. Figures are for reading; this checks they are all there.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PlacementLog } from '../../tools/bench/quant-browser.ts';
 import { measureQuantNode, type QuantColumn } from '../../tools/bench/quant-measure.ts';
 import { describeQuantModel, QUANT_SETTINGS, settingLabel, type QuantModel } from '../../tools/bench/quant-models.ts';
 import { buildQuantRows, quantFigures } from '../../tools/bench/quant-report.ts';
@@ -71,5 +72,26 @@ describe('the quantization case on tiny-sd (onnxruntime-node CPU)', () => {
     const noisy = { ...q, output: q.output.map((v, i) => v + (i % 2 ? 1 : -1)) };
     const rows = buildQuantRows(models.slice(0, 2), [{ ...column, models: [fp32, noisy] }]);
     expect(rows.find((r) => r.metric === 'int8 b32: cosine to fp32')?.cells[column.column]).toMatch(/: MISSED\)$/);
+  });
+});
+
+describe("onnxruntime's node placement, as the browser bench reads it", () => {
+  it('counts MatMulNBits nodes per execution provider, or names the one EP that runs everything', () => {
+    const several = new PlacementLog();
+    for (const line of [
+      '[V:onnxruntime:, session_state.cc:1383 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed on [WebGpuExecutionProvider]. Number of nodes: 3',
+      '   MatMulNBits (time_embedding/linear_1/Gemm)',
+      '   Conv (conv_in)',
+      '   MatMulNBits (attn1/to_q/MatMul)',
+      '[V:onnxruntime:, session_state.cc:1383 VerifyEachNodeIsAssignedToAnEp]  Node(s) placed on [CPUExecutionProvider]. Number of nodes: 1',
+      '   Gather (Gather)',
+    ]) {
+      several.line(line);
+    }
+    expect(several.summary()).toBe('2 on WebGpuExecutionProvider');
+    const one = new PlacementLog();
+    one.line('[V:onnxruntime:, session_state.cc:1380 VerifyEachNodeIsAssignedToAnEp]  All nodes placed on [CPUExecutionProvider]. Number of nodes: 178');
+    expect(one.summary()).toBe('all nodes on CPUExecutionProvider');
+    expect(new PlacementLog().summary()).toBeUndefined();
   });
 });
