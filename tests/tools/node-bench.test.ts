@@ -91,10 +91,11 @@ describe('the Node bench, smallest plan (tiny-sd, CPU)', () => {
 
 describe('the Node bench options', () => {
   it('selects cases and backends and overrides size and steps', () => {
-    expect(parseNodeArgs(['--node'])).toMatchObject({ cases: ['tiny-sd', 'bench-sd'], backends: ['webgpu', 'cpu'], plan: {}, forceSlow: false });
+    expect(parseNodeArgs(['--node'])).toMatchObject({ cases: ['tiny-sd', 'bench-sd'], backends: ['webgpu', 'cpu'], plan: {}, forceSlow: false, quantize: true });
     expect(parseNodeArgs(['--node', '--case=bench-sd', '--only=cpu', '--size=128', '--steps=5'])).toEqual({
-      cases: ['bench-sd'], backends: ['cpu'], plan: { size: 128, steps: 5 }, forceSlow: true,
+      cases: ['bench-sd'], backends: ['cpu'], plan: { size: 128, steps: 5 }, forceSlow: true, quantize: false,
     });
+    expect(parseNodeArgs(['--node', '--case=quantize', '--only=webgpu'])).toMatchObject({ cases: [], backends: ['webgpu'], forceSlow: true, quantize: true });
     expect(() => parseNodeArgs(['--only=wasm'])).toThrow(/webgpu or cpu/);
     expect(() => parseNodeArgs(['--size=100'])).toThrow(/multiple of 8/);
     expect(() => parseNodeArgs(['--runs=3'])).toThrow(/unknown option/);

@@ -64,6 +64,19 @@ function matmul(a: Float32Array, w: Float32Array, M: number, K: number, N: numbe
   return out;
 }
 
+/** Code `i` of a low-bits-first packed stream at `start`, as the op's layout describes it. */
+function codeAt(bytes: Uint8Array, start: number, i: number, bits: number): number {
+  if (bits === 8) return bytes[start + i];
+  const byte = bytes[start + Math.floor(i / 2)];
+  return i % 2 === 0 ? byte & 15 : byte >> 4;
+}
+
+/** Block b's zero point of column n: row n of the packed [N, ceil(kBlocks * bits / 8)] tensor. */
+function zeroPointOf(q: QuantizedMatrix, n: number, b: number): number {
+  const kBlocks = Math.ceil(q.K / q.blockSize);
+  return codeAt(q.zeroPoints, n * Math.ceil((kBlocks * q.bits) / 8), b, q.bits);
+}
+
 /**
  * The [K, N] matrix MatMulNBits computes with, read from B, scales and zero points as the op's
  * layout describes them: written here from that description, independently of block-quant.ts.
@@ -72,18 +85,12 @@ function referenceDequantize(q: QuantizedMatrix): Float32Array {
   const { K, N, bits, blockSize } = q;
   const kBlocks = Math.ceil(K / blockSize);
   const blob = (blockSize * bits) / 8;
-  const zpRow = Math.ceil((kBlocks * bits) / 8);
-  const code = (bytes: Uint8Array, start: number, i: number) => {
-    if (bits === 8) return bytes[start + i];
-    const byte = bytes[start + Math.floor(i / 2)];
-    return i % 2 === 0 ? byte & 15 : byte >> 4;
-  };
   const w = new Float32Array(K * N);
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       const b = Math.floor(k / blockSize);
-      const c = code(q.data, (n * kBlocks + b) * blob, k % blockSize);
-      w[k * N + n] = (c - code(q.zeroPoints, n * zpRow, b)) * q.scales[n * kBlocks + b];
+      const c = codeAt(q.data, (n * kBlocks + b) * blob, k % blockSize, bits);
+      w[k * N + n] = (c - zeroPointOf(q, n, b)) * q.scales[n * kBlocks + b];
     }
   }
   return w;
@@ -181,6 +188,22 @@ describe('MatMulNBits packing', () => {
     expect(quantizeMatrix(nk, K, N, 'NK', params)).toEqual(quantizeMatrix(kn, K, N, 'KN', params));
   });
 
+  it("narrows a block's range only where that lowers its squared error: below min/max over a matrix", () => {
+    const K = 256;
+    const N = 16;
+    const w = randomFloats('search', K * N);
+    const err = (q: QuantizedMatrix) => referenceDequantize(q).reduce((sum, v, i) => sum + (v - w[i]) ** 2, 0);
+    for (const bits of [4, 8] as const) {
+      for (const scheme of ['asymmetric', 'symmetric'] as const) {
+        const searched = err(quantizeMatrix(w, K, N, 'KN', { bits, blockSize: 32, scheme }));
+        const minMax = err(quantizeMatrix(w, K, N, 'KN', { bits, blockSize: 32, scheme, minMax: true }));
+        // the search runs at 4 bits only (block-quant.ts says why)
+        if (bits === 4) expect(searched, `${bits}-bit ${scheme}`).toBeLessThan(minMax * 0.97);
+        else expect(searched, `${bits}-bit ${scheme}`).toBe(minMax);
+      }
+    }
+  });
+
   const cases: { bits: QuantBits; blockSize: number; K: number }[] = [
     { bits: 4, blockSize: 32, K: 40 },
     { bits: 4, blockSize: 128, K: 200 },
@@ -196,11 +219,15 @@ describe('MatMulNBits packing', () => {
         const w = randomFloats(`w${bits}${blockSize}${scheme}`, K * N);
         const q = quantizeMatrix(w, K, N, 'KN', { bits, blockSize, scheme });
         const deq = referenceDequantize(q);
-        // each weight within half a step of its code's value
+        // each weight at its nearest code: within half a step, or at the end code of a range the search narrowed
+        const maxCode = (1 << bits) - 1;
         for (let k = 0; k < K; k++) {
           for (let n = 0; n < N; n++) {
-            const scale = q.scales[n * q.kBlocks + Math.floor(k / blockSize)];
-            expect(Math.abs(deq[k * N + n] - w[k * N + n])).toBeLessThanOrEqual(scale / 2 + 1e-6);
+            const b = n * q.kBlocks + Math.floor(k / blockSize);
+            const scale = q.scales[b];
+            const zero = zeroPointOf(q, n, Math.floor(k / blockSize));
+            const clamped = Math.min((maxCode - zero) * scale, Math.max(-zero * scale, w[k * N + n]));
+            expect(Math.abs(deq[k * N + n] - clamped)).toBeLessThanOrEqual(scale / 2 + 1e-6);
           }
         }
         const a = randomFloats(`a${bits}${blockSize}`, M * K);
@@ -535,7 +562,8 @@ describe('quantizing tiny-sd', () => {
 describe('npm run quantize arguments', () => {
   it('takes the model dir, bits, block and an optional output folder', () => {
     const a = parseArgs(['models/x', '--bits', '4', '--block=128']);
-    expect(a.options).toMatchObject({ bits: 4, blockSize: 128, scheme: DEFAULT_SCHEME });
+    expect(a.options).toMatchObject({ bits: 4, blockSize: 128, scheme: DEFAULT_SCHEME, minMax: false });
+    expect(parseArgs(['m', '--bits=8', '--block=32', '--min-max', '--scheme', 'symmetric']).options).toMatchObject({ minMax: true, scheme: 'symmetric' });
     expect(a.outDir).toBe(path.resolve('models/x-int4-b128'));
     expect(parseArgs(['m', '--bits', '8', '--block', '32', '--out', 'o']).outDir).toBe(path.resolve('o'));
     expect(() => parseArgs(['m', '--bits', '3', '--block', '32'])).toThrow(/--bits takes 4 or 8/);

@@ -5,7 +5,7 @@
  * raw samples and the machine, to bench-results/bench-node-<date>.json.
  *
  *   npm run bench -- --node                       tiny-sd and bench-sd, both backends
- *   npm run bench -- --node --case=tiny-sd        one case (tiny-sd | bench-sd)
+ *   npm run bench -- --node --case=tiny-sd        one case (tiny-sd | bench-sd | quantize)
  *   npm run bench -- --node --only=cpu            one backend (webgpu | cpu)
  *   npm run bench -- --node --size=128 --steps=10 override the selected cases' size and steps
  */
@@ -22,9 +22,14 @@ import { generateTaesd, TAESD_MODEL_ID } from '../taesd.ts';
 import { BENCH_SET, ensureBenchModel } from './bench-model.ts';
 import { measureCaseBackend, type CaseBackendMeasurements, type NodeBackend, type NodeModel, type NodePlan } from './node-measure.ts';
 import { buildNodeRows, columnName, summarizeColumn, type ColumnSummary, type NodeRow } from './node-report.ts';
+import { measureQuantNode, type QuantColumn, type QuantPlan } from './quant-measure.ts';
+import { ensureQuantModels } from './quant-models.ts';
+import { buildQuantRows, quantRaw } from './quant-report.ts';
 import { formatTable } from './report.ts';
 
 export const NODE_CASES = ['tiny-sd', BENCH_SET] as const;
+/** The quantization case: single UNet calls of bench-sd and its MatMulNBits copies (quant-measure.ts), a table of its own. */
+export const QUANT_CASE = 'quantize';
 export type NodeCase = (typeof NODE_CASES)[number];
 const BACKENDS: NodeBackend[] = ['webgpu', 'cpu'];
 
@@ -185,6 +190,8 @@ interface Args {
   backends: NodeBackend[];
   plan: Partial<NodePlan>;
   forceSlow: boolean;
+  /** Whether the quantize case runs (by default, or as --case=quantize). */
+  quantize: boolean;
 }
 
 function positiveInt(name: string, value: string, multipleOf = 1): number {
@@ -194,13 +201,19 @@ function positiveInt(name: string, value: string, multipleOf = 1): number {
 }
 
 export function parseNodeArgs(argv: string[]): Args {
-  const args: Args = { cases: [...NODE_CASES], backends: [...BACKENDS], plan: {}, forceSlow: false };
+  const args: Args = { cases: [...NODE_CASES], backends: [...BACKENDS], plan: {}, forceSlow: false, quantize: true };
   for (const a of argv) {
     const [flag, value = ''] = a.split('=', 2);
     if (flag === '--node') continue;
     if (flag === '--case') {
-      if (!(NODE_CASES as readonly string[]).includes(value)) throw new Error(`--case takes ${NODE_CASES.join(' or ')}, not ${value}`);
+      if (value === QUANT_CASE) {
+        args.cases = [];
+        args.quantize = true;
+        continue;
+      }
+      if (!(NODE_CASES as readonly string[]).includes(value)) throw new Error(`--case takes ${[...NODE_CASES, QUANT_CASE].join(' or ')}, not ${value}`);
       args.cases = [value as NodeCase];
+      args.quantize = false;
     } else if (flag === '--only') {
       if (!(BACKENDS as string[]).includes(value)) throw new Error(`--only takes ${BACKENDS.join(' or ')}, not ${value}`);
       args.backends = [value as NodeBackend];
@@ -238,6 +251,42 @@ async function reexecWithGpuEnv(): Promise<number | null> {
   });
 }
 
+/**
+ * The quantize case's plans: bench-sd's size on the CPU (32x32 latents, the guided step's batch-2
+ * call, ~0.3 s); on SwiftShader a call takes ~12 s even at 8x8 and batch 1, so WebGPU runs only when
+ * asked for by name (--case=quantize --only=webgpu), with one timed call per UNet.
+ */
+function quantPlan(backend: NodeBackend, forceSlow: boolean): QuantPlan | string {
+  if (backend === 'cpu') return { latent: BENCH_SD_SIZE / 8, batch: 2, warmups: 1, runs: 5 };
+  if (!softwareGpu()) return { latent: BENCH_SD_SIZE / 8, batch: 2, warmups: 1, runs: 3 };
+  if (forceSlow) return { latent: 8, batch: 1, warmups: 1, runs: 1, note: 'SwiftShader: 8x8 latents, batch 1, one timed call per UNet' };
+  return 'not run by default on SwiftShader (~12 s per UNet call at 8x8 latents, five UNets, each with a warm-up call): ask for it with --case=quantize --only=webgpu (~3 minutes)';
+}
+
+async function quantNodeBench(args: Args, log: (line: string) => void): Promise<{ columns: QuantColumn[]; rows: NodeRow[]; table: string; skipped: { column: string; reason: string }[] }> {
+  log('\nquantize: bench-sd and its MatMulNBits copies (tools/quantize)…');
+  const models = await ensureQuantModels(log);
+  const columns: QuantColumn[] = [];
+  const skipped: { column: string; reason: string }[] = [];
+  const webgpuUnavailable = args.backends.includes('webgpu') ? await nodeWebgpuUnavailableReason() : null;
+  for (const backend of args.backends) {
+    const column = `bench-sd ${backend === 'cpu' ? 'CPU' : 'WebGPU'} (Node)`;
+    if (backend === 'webgpu' && webgpuUnavailable) {
+      skipped.push({ column, reason: `WebGPU unavailable: ${webgpuUnavailable}` });
+      continue;
+    }
+    const plan = quantPlan(backend, args.forceSlow);
+    if (typeof plan === 'string') {
+      skipped.push({ column, reason: plan });
+      continue;
+    }
+    log(`\nquantize on ${backend}: ${plan.latent}x${plan.latent} latents, batch ${plan.batch}, ${plan.warmups} warm-up + ${plan.runs} timed call(s) per UNet`);
+    columns.push(await measureQuantNode(models, backend, plan, log));
+  }
+  const rows = columns.length > 0 ? buildQuantRows(models, columns) : [];
+  return { columns, rows, table: columns.length > 0 ? formatTable(rows, columns.map((c) => c.column)) : '', skipped };
+}
+
 export async function runNodeBench(argv: string[]): Promise<void> {
   const args = parseNodeArgs(argv);
   const code = await reexecWithGpuEnv();
@@ -245,25 +294,45 @@ export async function runNodeBench(argv: string[]): Promise<void> {
     process.exitCode = code;
     return;
   }
-  const r = await measureNodeBench({ cases: args.cases, backends: args.backends, plan: args.plan, forceSlow: args.forceSlow });
-  const m = r.machine;
-  console.log(`\nNode bench: ${m.os}, ${m.cpus}, ${m.memoryGiB} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}`);
-  console.log(`  WebGPU: ${m.webgpu}`);
-  for (const s of r.skipped) console.log(`  not run: ${s.column}: ${s.reason}`);
-  if (r.results.length > 0) {
-    console.log(`\n${r.table}`);
-    console.log('\nLoops and why:');
-    for (const c of r.summaries) {
-      for (const kind of ['guided', 'unguided', 'naive'] as const) {
-        const k = c.runs[kind];
-        if (k) console.log(`  ${c.column} ${kind}: ${k.mode}: ${k.reason}`);
+  // ORT warns on every WebGPU session that shape ops run on the CPU, which is by design; keep real errors
+  ortNode.env.logLevel = 'error';
+  const started = performance.now();
+  const r =
+    args.cases.length > 0
+      ? await measureNodeBench({ cases: args.cases, backends: args.backends, plan: args.plan, forceSlow: args.forceSlow })
+      : null;
+  const quant = args.quantize ? await quantNodeBench(args, (line) => console.log(line)) : null;
+  if (r) {
+    const m = r.machine;
+    console.log(`\nNode bench: ${m.os}, ${m.cpus}, ${m.memoryGiB} GiB, Node ${m.node}, onnxruntime-node ${m.onnxruntimeNode}`);
+    console.log(`  WebGPU: ${m.webgpu}`);
+    for (const s of r.skipped) console.log(`  not run: ${s.column}: ${s.reason}`);
+    if (r.results.length > 0) {
+      console.log(`\n${r.table}`);
+      console.log('\nLoops and why:');
+      for (const c of r.summaries) {
+        for (const kind of ['guided', 'unguided', 'naive'] as const) {
+          const k = c.runs[kind];
+          if (k) console.log(`  ${c.column} ${kind}: ${k.mode}: ${k.reason}`);
+        }
       }
     }
+  }
+  if (quant) {
+    console.log('');
+    for (const s of quant.skipped) console.log(`  not run: ${s.column}: ${s.reason}`);
+    for (const c of quant.columns) if (c.plan.note) console.log(`  note (${c.column}): ${c.plan.note}`);
+    if (quant.table) console.log(`\nQuantized UNets (bench-sd, MatMulNBits; onnxruntime-node):\n\n${quant.table}`);
   }
   const date = new Date().toISOString().replace(/[:.]/g, '-');
   mkdirSync('bench-results', { recursive: true });
   const file = `bench-results/bench-node-${date}.json`;
-  const { table: _table, ...rest } = r;
-  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), argv, ...rest }, null, 2)}\n`);
-  console.log(`\nWrote ${file} (the Node bench took ${r.totalSeconds.toFixed(0)} s)`);
+  const quantJson = quant ? { rows: quant.rows, skipped: quant.skipped, raw: quantRaw(quant.columns) } : undefined;
+  let engine = {};
+  if (r) {
+    const { table: _table, ...rest } = r;
+    engine = rest;
+  }
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), argv, ...engine, quantize: quantJson }, null, 2)}\n`);
+  console.log(`\nWrote ${file} (the Node bench took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }

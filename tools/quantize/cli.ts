@@ -1,5 +1,5 @@
 /**
- * `npm run quantize -- <model dir> --bits 4|8 --block 32|128 [--out <dir>] [--scheme asymmetric|symmetric] [--max-shard-mb <MB>]`
+ * `npm run quantize -- <model dir> --bits 4|8 --block 32|128 [--out <dir>] [--scheme asymmetric|symmetric] [--min-max] [--max-shard-mb <MB>]`
  *
  * Writes a copy of the model folder whose UNet has MatMulNBits weights (tools/quantize/quantize-model.ts)
  * and prints the sizes before and after. Default output: `<model dir>-int<bits>-b<block>` beside it.
@@ -16,7 +16,9 @@ export interface CliArgs {
   options: QuantizeOptions;
 }
 
-export const USAGE = 'usage: npm run quantize -- <model dir> --bits 4|8 --block 32|128 [--out <dir>] [--scheme asymmetric|symmetric] [--max-shard-mb <MB>]';
+export const USAGE =
+  'usage: npm run quantize -- <model dir> --bits 4|8 --block 32|128 [--out <dir>] [--scheme asymmetric|symmetric] [--min-max] [--max-shard-mb <MB>]\n' +
+  '  --min-max: plain min/max block ranges, without the least-squared-error step search';
 
 export function parseArgs(argv: string[]): CliArgs {
   let modelDir: string | undefined;
@@ -25,6 +27,7 @@ export function parseArgs(argv: string[]): CliArgs {
   let block: number | undefined;
   let scheme: QuantScheme = DEFAULT_SCHEME;
   let maxShardBytes: number | undefined;
+  let minMax = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     // both `--bits 4` and `--bits=4`
@@ -34,7 +37,8 @@ export function parseArgs(argv: string[]): CliArgs {
       if (v === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
       return v;
     };
-    if (flag === '--bits') bits = Number(value());
+    if (flag === '--min-max') minMax = true;
+    else if (flag === '--bits') bits = Number(value());
     else if (flag === '--block') block = Number(value());
     else if (flag === '--out') outDir = value();
     else if (flag === '--scheme') {
@@ -55,7 +59,7 @@ export function parseArgs(argv: string[]): CliArgs {
   return {
     modelDir: resolved,
     outDir: path.resolve(outDir ?? `${resolved}-int${bits}-b${block}`),
-    options: { bits: bits as QuantBits, blockSize: block, scheme, maxShardBytes },
+    options: { bits: bits as QuantBits, blockSize: block, scheme, minMax, maxShardBytes },
   };
 }
 
@@ -63,8 +67,8 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const { bits, blockSize, scheme } = args.options;
-  console.log(`Quantizing ${args.modelDir}/unet to ${bits}-bit blocks of ${blockSize} (${scheme}) into ${args.outDir}`);
+  const { bits, blockSize, scheme, minMax } = args.options;
+  console.log(`Quantizing ${args.modelDir}/unet to ${bits}-bit blocks of ${blockSize} (${scheme}${minMax ? ', min/max ranges' : ''}) into ${args.outDir}`);
   const started = performance.now();
   const r = await quantizeModelDir(args.modelDir, args.outDir, args.options);
   const matmuls = r.report.rewritten.filter((n) => n.op === 'MatMul').length;
