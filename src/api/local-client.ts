@@ -76,11 +76,13 @@ export class LocalClient {
   /** Each accepted job until its record is stored: fetch(id) waits for one that left the queue. */
   private readonly finishing = new Map<number, Promise<unknown>>();
   private runningId: number | null = null;
+  /** The running job's signal: a step's progress is answered with whether it has been cancelled. */
+  private runningSignal: JobSignal | null = null;
   /** Model loads whose result has not come back yet. */
   private loading = 0;
   /** What each model loaded so far allows, as its graphs declare it (more exact than the catalogue's word). */
   private readonly limits = new Map<string, ModelLimits>();
-  private readonly progress: ((p: EngineProgress) => void) | undefined;
+  private readonly progress: ((p: EngineProgress) => boolean) | undefined;
   /** This page's id, stored with each job it accepts. */
   private readonly pageId = crypto.randomUUID();
 
@@ -91,12 +93,16 @@ export class LocalClient {
     // Progress travels through its own message port (a comlink proxy), results through the worker's,
     // so the last events of a load or a job can arrive after its result: those are dropped, or they
     // would overwrite "ready" or "done" on the page with a stale "N of N bytes" or "step N of N".
-    this.progress = this.wrap((p: EngineProgress) => {
+    // The answer to a step's progress says whether the job was cancelled: the engine waits for it
+    // before the next step, so a cancel made while step k shows ends the run after step k + 1 at
+    // the latest, whatever order the two ports deliver in and however far the page lags behind.
+    this.progress = this.wrap((p: EngineProgress): boolean => {
       const id = this.runningId;
       const current = p.phase === 'download' || p.phase === 'load' ? this.loading > 0 : id !== null;
-      if (!current) return;
+      if (!current) return false;
       if (id !== null && p.phase === 'denoise') this.jobs.reportProgress(id, (p.sample - 1) * p.totalSteps + p.step);
       options.onProgress?.({ ...p, id });
+      return p.phase === 'denoise' && this.runningSignal?.cancelled === true;
     });
   }
 
@@ -282,8 +288,10 @@ export class LocalClient {
     if ('status' in job) return { response: job, pngs: [] };
     stopIfCancelled();
     this.runningId = id;
+    this.runningSignal = signal;
     const outcome = await settle(() => this.options.engine.generate(job, this.progress)).finally(() => {
       this.runningId = null;
+      this.runningSignal = null;
     });
     if (!outcome.ok) {
       if (outcome.kind === 'cancelled') throw new JobCancelledError(id);

@@ -17,7 +17,7 @@ import { deviceModels, diffusionModels, sessionTextEncoder } from './session-mod
 import { emptyLoopStats, LoopRecorder, type LoopStats } from './loop-stats.ts';
 import { readClipPreprocessConfig, SAFETY_CHECKER_FILES, SafetyChecker } from './safety-checker.ts';
 import { LivePreview, TaesdDecoder } from './preview.ts';
-import type { EngineProgress, GenerationJob, GenerationResult, RgbaImage } from './jobs.ts';
+import type { EngineProgress, GenerationJob, GenerationResult, ProgressSink, RgbaImage } from './jobs.ts';
 import { GRAPH_FILES, readModelConfig, type ModelConfig } from '../models/model-config.ts';
 import type { ModelSource } from '../models/model-source.ts';
 import { BrokenModelFileError, CorruptCacheError, type ModelStore } from '../models/model-store.ts';
@@ -132,8 +132,6 @@ function jsonFile(bytes: Map<string, Uint8Array>, path: string): Record<string, 
     return null;
   }
 }
-
-export type ProgressSink = (p: EngineProgress) => void;
 
 /** onnxruntime's words for bytes that are not a model: "protobuf parsing failed", "Failed to load model", ... */
 const UNREADABLE_GRAPH = /protobuf|pars(e|ing) failed|failed to load model|invalid (onnx )?model|ModelProto/i;
@@ -439,6 +437,7 @@ export class Engine {
     const meter = new RunMeter();
     for (const s of Object.values(m.sessions) as ModelSession[]) s.meter = meter;
     const loop = emptyLoopStats();
+    let stopAnswered = false;
     for (let i = 0; i < job.samples; i++) {
       const seed = job.seed + i;
       seeds.push(seed);
@@ -456,7 +455,7 @@ export class Engine {
         rng: createTorchGenerator(seed),
         input,
       }, {
-        shouldStop,
+        shouldStop: () => stopAnswered || (shouldStop?.() ?? false),
         onLoop: (choice) => {
           loop.mode = this.loopPreference === 'naive' ? 'naive' : choice.mode;
           loop.reason = choice.reason;
@@ -470,7 +469,11 @@ export class Engine {
           // ORT's WASM runs settle as microtasks: without a macrotask here the worker never reads a
           // cancel message until the whole job is done.
           await nextTask();
-          onProgress?.({ phase: 'denoise', sample: i + 1, samples: job.samples, step: p.step, totalSteps: p.totalSteps, ...(preview ? { preview } : {}) });
+          // Waiting for the page's answer keeps the loop at most one step ahead of what it shows.
+          const answer = await Promise.resolve(
+            onProgress?.({ phase: 'denoise', sample: i + 1, samples: job.samples, step: p.step, totalSteps: p.totalSteps, ...(preview ? { preview } : {}) }),
+          ).catch(() => undefined);
+          if (answer === true) stopAnswered = true;
         },
       });
       denoiseSeconds += (performance.now() - loopStart) / 1000;

@@ -83,3 +83,11 @@ export type EngineProgress =
   | { phase: 'load'; modelId: string; message: string }
   | { phase: 'denoise'; sample: number; samples: number; step: number; totalSteps: number; preview?: LivePreviewImage }
   | { phase: 'decode'; sample: number; samples: number };
+
+/**
+ * Where progress goes. Its answer to a denoise step may be `true`: the job was cancelled. The engine
+ * waits for that answer before the next step, so a cancel travels with the progress it answers
+ * rather than on a message that another port's messages may overtake. Any other answer (or a
+ * promise of one) means go on, so a plain logger is a sink too.
+ */
+export type ProgressSink = (p: EngineProgress) => unknown;

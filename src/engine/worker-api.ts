@@ -2,7 +2,7 @@
 import it). */
 import type { BackendChoice, BackendPreference } from './runtime.ts';
 import type { LoadedModelInfo, LoopPreference } from './engine.ts';
-import type { EngineProgress, GenerationResult, Img2ImgJob, InpaintJob, Text2ImgJob } from './jobs.ts';
+import type { EngineProgress, GenerationResult, Img2ImgJob, InpaintJob, ProgressSink, Text2ImgJob } from './jobs.ts';
 import type { DownloadProgress, ModelSource } from '../models/model-source.ts';
 import type { CachedModel, ModelStatus } from '../models/model-store.ts';
 
@@ -41,8 +41,8 @@ export interface EngineGenerationApi {
    */
   init(options: { wasmPaths: string; backend: BackendPreference; previewModel?: ModelSource; helpersUrl?: string; loop?: LoopPreference }): Promise<BackendChoice>;
   loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>>;
-  generate(job: WorkerJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>>;
-  /** Stops the running job before its next step. */
+  generate(job: WorkerJob, onProgress?: ProgressSink): Promise<WorkerOutcome<GenerationResult>>;
+  /** Stops the running job before its next step (the progress answer is what guarantees the page's view of it). */
   cancel(): void;
 }
 

@@ -4,7 +4,7 @@ import { LocalClient, type LocalClientOptions } from '../../src/api/local-client
 import type { GenerationResponse as ApiResponse, ErrorResponse, SuccessResponse } from '../../src/api/responses.ts';
 import { ENHANCE_SUFFIX } from '../../src/api/validate-request.ts';
 import type { LoadedModelInfo } from '../../src/engine/engine.ts';
-import type { EngineProgress, GenerationResult } from '../../src/engine/jobs.ts';
+import type { EngineProgress, GenerationResult, ProgressSink } from '../../src/engine/jobs.ts';
 import type { BackendChoice } from '../../src/engine/runtime.ts';
 import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
 
@@ -44,7 +44,7 @@ interface EngineEvent {
 class FakeEngine implements EngineGenerationApi {
   readonly loads: ModelSource[] = [];
   readonly jobs: WorkerImg2ImgJob[] = [];
-  readonly progressSinks: (((p: EngineProgress) => void) | undefined)[] = [];
+  readonly progressSinks: (ProgressSink | undefined)[] = [];
   readonly events: EngineEvent[] = [];
   cancels = 0;
   /** Per-call answer of loadModel; the default loads the model. */
@@ -88,7 +88,7 @@ class FakeEngine implements EngineGenerationApi {
     return outcome;
   }
 
-  async generate(workerJob: WorkerJob, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<GenerationResult>> {
+  async generate(workerJob: WorkerJob, onProgress?: ProgressSink): Promise<WorkerOutcome<GenerationResult>> {
     if (!this.loaded) return { ok: false, kind: 'engine', message: 'no model is loaded' };
     if (workerJob.mode !== 'img2img') throw new Error('these tests send img2img jobs');
     const job = workerJob;
@@ -521,6 +521,22 @@ describe('LocalClient: queue, models, progress, cancel', () => {
     expect(client.cancel()).toBe(true);
     expect(engine.cancels).toBe(1);
     await pending;
+  });
+
+  it("a step's progress is answered with whether the running job was cancelled", async () => {
+    const { client, engine } = setup();
+    engine.delays.set('slow', 50);
+    const pending = client.img2img(request({ prompt: 'slow' }));
+    await new Promise((r) => setTimeout(r, 10));
+    const sink = engine.progressSinks[0]!;
+    const step = { phase: 'denoise', sample: 1, samples: 1, step: 2, totalSteps: 20 } as const;
+    expect(sink(step)).toBe(false);
+    expect(sink({ phase: 'load', modelId: 'tiny-sd', message: 'x' })).toBe(false);
+    client.cancel();
+    expect(sink(step)).toBe(true);
+    await pending;
+    // after the job, late progress is neither shown nor answered "cancelled"
+    expect(sink(step)).toBe(false);
   });
 
   it('a queued request can be cancelled by id and never reaches the engine', async () => {

@@ -146,4 +146,18 @@ describe('engine img2img under onnxruntime-node', () => {
     }, () => stop)).rejects.toThrow(/cancelled/);
     expect(steps).toBe(3);
   });
+
+  it('stops after the step whose progress is answered "cancelled", and waits for that answer before going on', async () => {
+    const engine = new Engine(ort, new ModelStore({ fetch: fileFetch, store: createStore('e7', 'files') }), { backend: 'cpu', reason: 'test', shaderF16: false });
+    await engine.loadModel(source('tiny-sd'));
+    const seen: number[] = [];
+    // A slow answer, as from a busy page: step 4 must not start before it arrives.
+    await expect(engine.generate(job({ steps: 20, strength: 1, samples: 2 }), async (p) => {
+      if (p.phase !== 'denoise') return undefined;
+      seen.push(p.step);
+      await new Promise((r) => setTimeout(r, 30));
+      return p.step === 3;
+    })).rejects.toThrow(/cancelled/);
+    expect(seen).toEqual([1, 2, 3]);
+  });
 });
