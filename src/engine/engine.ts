@@ -9,7 +9,7 @@ import { binariseMask } from './inpaint-mask.ts';
 import { encodeRgbPng } from './png.ts';
 import { runPipeline, usesGuidance, type GenerationInput } from './pipelines/denoising-loop.ts';
 import { encodePrompt, type FamilyEncoders } from './pipelines/index.ts';
-import { createModelSession, errorText, RunMeter, type Backend, type BackendChoice, type GpuTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
+import { createModelSession, errorText, markConstant, RunMeter, type Backend, type BackendChoice, type GpuTensor, type ModelSession, type OrtModule, type SessionFactoryOptions } from './runtime.ts';
 import { OnnxParseError, textLengthOverrides, type GraphInfo } from '../models/onnx-graph.ts';
 import { describeModel, type GraphComponent, type ModelDescriptor, type ModelLimits } from '../models/model-descriptor.ts';
 import { isGraphFile, modelFiles, type ModelFiles } from './model-files.ts';
@@ -414,6 +414,8 @@ export class Engine {
     const prompt = await encodePrompt(m.encoders, {
       prompt: job.prompt, negativePrompt: job.negativePrompt, guided: usesGuidance(job.guidanceScale), width: job.width, height: job.height,
     });
+    // ... and, for an fp16 UNet, one float16 conversion of it per request rather than one per step
+    markConstant(prompt.conditioning);
     const s = m.sessions;
     const device = m.deviceLoop === true && s.latentStep && s.latentStepRead && s.toDevice
       ? deviceModels({ unet: s.unet, latentStep: s.latentStep, latentStepRead: s.latentStepRead, toDevice: s.toDevice })

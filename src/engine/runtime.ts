@@ -60,6 +60,22 @@ export interface HostTensor {
 
 type TensorType = OrtWeb.Tensor.Type;
 
+/**
+ * Host tensors that stay the same for a whole request (the prompt's conditioning). A session that
+ * takes them as float16 converts them once, not on every step; nothing may write to them once marked.
+ */
+const constantTensors = new WeakSet<HostTensor>();
+
+/** Marks every tensor of `tensors` constant for the rest of its life; returns `tensors`. */
+export function markConstant<T extends Record<string, HostTensor>>(tensors: T): T {
+  for (const t of Object.values(tensors)) constantTensors.add(t);
+  return tensors;
+}
+
+export function isConstant(t: HostTensor): boolean {
+  return constantTensors.has(t);
+}
+
 interface IoInfo {
   name: string;
   type: TensorType;
@@ -92,6 +108,10 @@ export class ModelSession {
   readonly inputs: IoInfo[];
   readonly outputs: IoInfo[];
   meter: RunMeter | null = null;
+  /** float16 copies of constant host tensors, made on their first run. */
+  private readonly halfCopies = new WeakMap<HostTensor, OrtWeb.Tensor>();
+  /** How many float32 -> float16 conversions this session has made (the bench and tests read it). */
+  halfConversions = 0;
 
   constructor(
     readonly label: string,
@@ -173,8 +193,14 @@ export class ModelSession {
     switch (type) {
       case 'float32':
         return new Tensor('float32', t.data instanceof Float32Array ? t.data : Float32Array.from(t.data), t.dims);
-      case 'float16':
-        return new Tensor('float16', float32ToFloat16(t.data), t.dims);
+      case 'float16': {
+        const cached = this.halfCopies.get(t);
+        if (cached) return cached;
+        this.halfConversions++;
+        const half = new Tensor('float16', float32ToFloat16(t.data), t.dims);
+        if (isConstant(t)) this.halfCopies.set(t, half);
+        return half;
+      }
       // Fractional timesteps (Karras sigmas, linspace spacing) truncate, as numpy's astype in
       // diffusers' ONNX pipeline does.
       case 'int64':

@@ -7,7 +7,7 @@
 import type { Conditioning, DiffusionModels } from './pipelines/denoising-loop.ts';
 import type { TextEncoder } from './pipelines/prompt-encoding.ts';
 import type { DeviceConditioning, DeviceModels, DeviceTensor } from './device-loop.ts';
-import type { GpuTensor, HostTensor, ModelSession } from './runtime.ts';
+import { isConstant, markConstant, type GpuTensor, type HostTensor, type ModelSession } from './runtime.ts';
 import { concatBatch, sliceBatch } from './tensor-batch.ts';
 import type { ClipTokenizer } from './tokenizer.ts';
 
@@ -27,13 +27,30 @@ export async function inFixedBatches(
   for (let start = 0; start < batch; start += fixed) {
     const count = Math.min(fixed, batch - start);
     const chunk: Record<string, HostTensor> = {};
-    for (const [name, t] of Object.entries(feeds)) {
-      chunk[name] = concatBatch(Array.from({ length: fixed }, (_, i) => sliceBatch(t, start + Math.min(i, count - 1))));
-    }
+    for (const [name, t] of Object.entries(feeds)) chunk[name] = batchChunk(t, start, fixed, count);
     const out = await run(chunk, fixed);
     for (const [name, t] of Object.entries(out)) (parts[name] ??= []).push(...Array.from({ length: count }, (_, i) => sliceBatch(t, i)));
   }
   return Object.fromEntries(Object.entries(parts).map(([name, p]) => [name, concatBatch(p)]));
+}
+
+/** A constant tensor's chunks, kept so that they stay the same (constant) objects from step to step. */
+const constantChunks = new WeakMap<HostTensor, Map<string, HostTensor>>();
+
+/** Items start.. of `t` as a batch of `fixed`, the last of `count` real ones repeated to fill it. */
+function batchChunk(t: HostTensor, start: number, fixed: number, count: number): HostTensor {
+  const make = () => concatBatch(Array.from({ length: fixed }, (_, i) => sliceBatch(t, start + Math.min(i, count - 1))));
+  if (!isConstant(t)) return make();
+  let chunks = constantChunks.get(t);
+  if (!chunks) constantChunks.set(t, (chunks = new Map()));
+  const key = `${start}/${fixed}/${count}`;
+  let chunk = chunks.get(key);
+  if (!chunk) {
+    chunk = make();
+    markConstant({ chunk });
+    chunks.set(key, chunk);
+  }
+  return chunk;
 }
 
 /** The timestep as the UNet declares it: a scalar [], a fixed [n], or one per batch item. */
