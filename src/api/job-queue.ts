@@ -140,10 +140,14 @@ export class JobQueue {
     this.measured = true;
   }
 
-  /** Steps the running job has finished, so its remaining time shrinks (clamped to 0..estimateSteps). */
-  reportProgress(id: number, stepsDone: number): void {
+  /**
+   * Steps the running job has finished, so its remaining time shrinks (clamped to 0..its steps).
+   * `totalSteps`, where the runner knows it, replaces the estimate the job was queued with.
+   */
+  reportProgress(id: number, stepsDone: number, totalSteps?: number): void {
     const job = this.current;
     if (job?.id !== id || !Number.isFinite(stepsDone)) return;
+    if (totalSteps !== undefined && Number.isFinite(totalSteps) && totalSteps >= 0) job.steps = totalSteps;
     job.stepsDone = Math.min(job.steps, Math.max(0, stepsDone));
   }
 

@@ -15,6 +15,7 @@ import {
 import { isErrorResponse, validateRequest, type Endpoint, type NormalizedRequest } from './validate-request.ts';
 import { postWebhook, webhookPayload } from './webhook.ts';
 import { randomSeed } from '../engine/random.ts';
+import { unetCallsPerImage } from '../engine/schedulers/index.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { EngineProgress, GenerationResult } from '../engine/jobs.ts';
 import type { LoopStats } from '../engine/loop-stats.ts';
@@ -100,7 +101,7 @@ export class LocalClient {
       const id = this.runningId;
       const current = p.phase === 'download' || p.phase === 'load' ? this.loading > 0 : id !== null;
       if (!current) return false;
-      if (id !== null && p.phase === 'denoise') this.jobs.reportProgress(id, (p.sample - 1) * p.totalSteps + p.step);
+      if (id !== null && p.phase === 'denoise') this.jobs.reportProgress(id, (p.sample - 1) * p.totalSteps + p.step, p.samples * p.totalSteps);
       options.onProgress?.({ ...p, id });
       return p.phase === 'denoise' && this.runningSignal?.cancelled === true;
     });
@@ -175,7 +176,7 @@ export class LocalClient {
     this.requests.set(id, r);
     // Recorded as accepted before it runs, so that after a reload fetch(id) can say what became of it.
     await this.history?.save(id, { response: this.processing(id), request, createdAt: Date.now(), owner: this.pageId }).catch(() => undefined);
-    const steps = (r.mode === 'text2img' ? r.steps : Math.floor(r.steps * r.strength)) * r.samples;
+    const steps = this.unetCalls(r) * r.samples;
     const done = this.jobs
       .enqueue(id, steps, (signal) => this.withEngine(() => this.run(id, r, signal)))
       .catch((e: unknown): JobOutput => ({
@@ -188,6 +189,23 @@ export class LocalClient {
     // instead of missing it (a fetch right after cancel(id) of a queued job, say).
     this.finishing.set(id, done);
     return r.instantResponse ? this.processing(id) : done;
+  }
+
+  /**
+   * The UNet calls one image of the request takes with its scheduler (the model's own when the
+   * request names none and the model is loaded), which is what progress counts. The engine's first
+   * step report corrects an estimate made before the model was known.
+   */
+  private unetCalls(r: NormalizedRequest): number {
+    const firstOrder = r.mode === 'text2img' ? r.steps : Math.floor(r.steps * r.strength);
+    const modelId = r.modelId ?? this.options.defaultModelId;
+    const scheduler = r.scheduler ?? (this.loaded?.id === modelId ? this.loaded.schedulerClass : undefined);
+    if (scheduler === undefined) return firstOrder;
+    try {
+      return unetCallsPerImage(scheduler, r.schedulerOverrides, r.steps, r.mode === 'text2img' ? null : r.strength);
+    } catch {
+      return firstOrder; // the engine will say why it cannot run; the estimate does not have to
+    }
   }
 
   /** Why the request's model cannot run it (mode, size), from what its graphs were read to allow, else what the catalogue declares. */

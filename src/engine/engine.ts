@@ -517,10 +517,14 @@ function nextTask(): Promise<void> {
   });
 }
 
-function imageTensor(image: RgbaImage, job: GenerationJob, what: string): Float32Array {
+function checkImageSize(image: RgbaImage, job: GenerationJob, what: string): void {
   if (image.width !== job.width || image.height !== job.height || image.rgba.length !== job.width * job.height * 4) {
     throw new Error(`the ${what} is ${image.width}x${image.height}, the job is ${job.width}x${job.height}`);
   }
+}
+
+function imageTensor(image: RgbaImage, job: GenerationJob, what: string): Float32Array {
+  checkImageSize(image, job, what);
   return rgbaToTensor(image.rgba, job.width, job.height);
 }
 
@@ -533,7 +537,8 @@ function generationInput(job: GenerationJob): GenerationInput {
       return { mode: 'img2img', image: imageTensor(job.initImage, job, 'init image'), strength: job.strength };
     case 'inpaint': {
       const image = imageTensor(job.initImage, job, 'init image');
-      imageTensor(job.maskImage, job, 'mask image');
+      // the mask is read once, straight to its 0/1 form
+      checkImageSize(job.maskImage, job, 'mask image');
       return { mode: 'inpaint', image, mask: binariseMask(job.maskImage.rgba, job.width, job.height), strength: job.strength };
     }
   }

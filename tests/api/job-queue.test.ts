@@ -241,6 +241,11 @@ describe('JobQueue eta and queueTime', () => {
     queue.reportProgress(10, 99); // clamped to the job's steps
     expect(queue.eta(10)).toBe(0);
     expect(queue.queueTime()).toBe(15);
+    // the runner knows better than the estimate: 40 calls, 30 of them done
+    queue.reportProgress(10, 30, 40);
+    expect(queue.eta(10)).toBe(5);
+    queue.reportProgress(10, 30, 30);
+    expect(queue.queueTime()).toBe(15);
 
     gates[0].resolve();
     await jobs[0];

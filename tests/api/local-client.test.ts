@@ -502,6 +502,27 @@ describe('LocalClient: queue, models, progress, cancel', () => {
     expect(atAnswer).toEqual(['load', 'denoise']);
   });
 
+  it("the queue counts a request's UNet calls as its scheduler makes them: Heun calls twice a step but the last", async () => {
+    const { client, engine } = setup();
+    // running (and so leaving the queue's time alone) for as long as the test looks
+    engine.delays.set('slow', 500);
+    const running = client.img2img(request({ prompt: 'slow' }));
+    await vi.waitFor(() => expect(engine.jobs).toHaveLength(1));
+    const queued = async (scheduler: string) => {
+      const { queue_num: n, queue_time: before } = client.systemLoad();
+      const done = client.img2img(request({ prompt: scheduler, scheduler, num_inference_steps: 20, strength: 1 }));
+      await vi.waitFor(() => expect(client.systemLoad().queue_num).toBe(n + 1));
+      return { added: client.systemLoad().queue_time - before, done };
+    };
+    // no measured step yet: one second per call
+    const euler = await queued('EulerDiscreteScheduler');
+    const heun = await queued('HeunDiscreteScheduler');
+    expect(euler.added).toBe(20);
+    expect(heun.added).toBe(39);
+    expect(engine.jobs).toHaveLength(1);
+    await Promise.all([running, euler.done, heun.done]);
+  });
+
   it('progress feeds the queue even without onProgress: system_load counts the running job', async () => {
     const { client, engine } = setup();
     engine.delays.set('slow', 50);

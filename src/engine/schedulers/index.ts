@@ -126,3 +126,17 @@ export function getImg2ImgTimesteps(
   scheduler.setBeginIndex(tStart * scheduler.order);
   return { timesteps, latentTimestep: timesteps[0] };
 }
+
+/**
+ * The UNet calls one image takes: the timesteps the loop runs, which for a second-order scheduler
+ * (Heun, KDPM2) are two per step but the last. `strength` null is text2img; otherwise the tail
+ * that img2img and inpaint run. Progress and ETA count these, as the engine reports its steps.
+ */
+export function unetCallsPerImage(name: string, config: SchedulerConfig, steps: number, strength: number | null): number {
+  const scheduler = createScheduler(name, config);
+  if (strength === null) {
+    scheduler.setTimesteps(steps);
+    return scheduler.timesteps.length;
+  }
+  return getImg2ImgTimesteps(scheduler, steps, strength).timesteps.length;
+}
