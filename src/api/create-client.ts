@@ -4,7 +4,7 @@
  * and the model are available here, remotely when not, or when the GPU fails mid-run.
  */
 import type { LoopPreference } from '../engine/engine.ts';
-import { proxy, startEngineWorker } from './engine-worker.ts';
+import { proxy, startEngineWorker, transfer } from './engine-worker.ts';
 import { isDeviceFailure, LocalClient } from './local-client.ts';
 import { createRequestRouter, type ClientMode } from './request-router.ts';
 import { DEFAULT_ENDPOINT, RemoteClient } from './remote-client.ts';
@@ -96,6 +96,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
       models,
       defaultModelId,
       proxy,
+      transfer,
       onProgress: options.onProgress,
     });
   }

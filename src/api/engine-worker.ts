@@ -8,3 +8,5 @@ export function startEngineWorker(): { api: Comlink.Remote<EngineWorkerApi>; wor
 }
 
 export const proxy = <T extends (...args: never[]) => unknown>(fn: T): T => Comlink.proxy(fn) as unknown as T;
+
+export const transfer = <T>(value: T, buffers: ArrayBuffer[]): T => Comlink.transfer(value, buffers);

@@ -19,7 +19,7 @@ import { unetCallsPerImage } from '../engine/schedulers/index.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { EngineProgress, GenerationResult } from '../engine/jobs.ts';
 import type { LoopStats } from '../engine/loop-stats.ts';
-import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../engine/worker-api.ts';
+import { jobImageBuffers, type EngineGenerationApi, type WorkerGeneration, type WorkerJob, type WorkerOutcome } from '../engine/worker-api.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
 import { limitRefusal, type ModelLimits } from '../models/model-descriptor.ts';
@@ -32,6 +32,8 @@ export interface LocalClientOptions {
   fetch?: typeof fetch;
   /** Wraps a callback so it can cross to the worker (Comlink.proxy there; identity in-process). */
   proxy?: <T extends (...args: never[]) => unknown>(fn: T) => T;
+  /** Marks buffers to move to the worker with a value rather than be copied (Comlink.transfer there; none in-process). */
+  transfer?: <T>(value: T, buffers: ArrayBuffer[]) => T;
   /** Progress of model loads (id null) and of the running request. */
   onProgress?: (p: EngineProgress & { id: number | null }) => void;
   /** Turns PNG bytes into the output URL (blob: URL by default; data: URL when base64 was asked). */
@@ -307,7 +309,9 @@ export class LocalClient {
     stopIfCancelled();
     this.runningId = id;
     this.runningSignal = signal;
-    const outcome = await settle(() => this.options.engine.generate(job, this.progress)).finally(() => {
+    // The encoded images move to the worker and come back with the result (see WorkerGeneration).
+    const sent = this.options.transfer ? this.options.transfer(job, jobImageBuffers(job)) : job;
+    const outcome = await settle(() => this.options.engine.generate(sent, this.progress)).finally(() => {
       this.runningId = null;
       this.runningSignal = null;
     });
@@ -327,7 +331,7 @@ export class LocalClient {
     return {
       response: successResponse(id, (performance.now() - started) / 1000, output, this.meta(r, result, model, job.seed)),
       pngs: result.images,
-      inputs: jobInputs(job),
+      inputs: jobInputs(job, result.returnedImages),
     };
   }
 
@@ -401,10 +405,11 @@ export class LocalClient {
   }
 }
 
-/** The job's images as fetched (the worker gets copies, so these stay readable for the history). */
-function jobInputs(job: WorkerJob): JobOutput['inputs'] {
+/** The job's images as fetched, for the history: as the worker handed them back where it moved them there. */
+function jobInputs(job: WorkerJob, returned: WorkerGeneration['returnedImages']): JobOutput['inputs'] {
   if (job.mode === 'text2img') return undefined;
-  return job.mode === 'img2img' ? { init_image: job.initImage } : { init_image: job.initImage, mask_image: job.maskImage };
+  const initImage = returned?.initImage ?? job.initImage;
+  return job.mode === 'img2img' ? { init_image: initImage } : { init_image: initImage, mask_image: returned?.maskImage ?? job.maskImage };
 }
 
 /** Holds this page's lock until the page goes away, so other pages can tell that it is open. */

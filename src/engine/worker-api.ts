@@ -1,5 +1,4 @@
-/** The contract between the main thread and the engine worker (types only; both sides
-import it). */
+/** The contract between the main thread and the engine worker (its types, and the one helper both sides use). */
 import type { BackendChoice, BackendPreference } from './runtime.ts';
 import type { LoadedModelInfo, LoopPreference } from './engine.ts';
 import type { EngineProgress, GenerationResult, Img2ImgJob, InpaintJob, ProgressSink, Text2ImgJob } from './jobs.ts';
@@ -17,6 +16,19 @@ export type WorkerJob =
   | Text2ImgJob
   | (Omit<Img2ImgJob, 'initImage'> & { initImage: EncodedImageBytes })
   | (Omit<InpaintJob, 'initImage' | 'maskImage'> & { initImage: EncodedImageBytes; maskImage: EncodedImageBytes });
+
+/**
+ * A generation as it comes back from the worker: the job's encoded images travel there and back
+ * (moved, not copied), so that the page still has them for the history.
+ */
+export type WorkerGeneration = GenerationResult & { returnedImages?: { initImage?: EncodedImageBytes; maskImage?: EncodedImageBytes } };
+
+/** The buffers of a job's encoded images, once each: what moves to the worker with it and back. */
+export function jobImageBuffers(job: WorkerJob): ArrayBuffer[] {
+  if (job.mode === 'text2img') return [];
+  const buffers = job.mode === 'inpaint' ? [job.initImage.bytes, job.maskImage.bytes] : [job.initImage.bytes];
+  return [...new Set(buffers)];
+}
 
 export type WorkerOutcome<T> =
   | { ok: true; value: T }
@@ -41,7 +53,7 @@ export interface EngineGenerationApi {
    */
   init(options: { wasmPaths: string; backend: BackendPreference; previewModel?: ModelSource; helpersUrl?: string; loop?: LoopPreference }): Promise<BackendChoice>;
   loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>>;
-  generate(job: WorkerJob, onProgress?: ProgressSink): Promise<WorkerOutcome<GenerationResult>>;
+  generate(job: WorkerJob, onProgress?: ProgressSink): Promise<WorkerOutcome<WorkerGeneration>>;
   /** Stops the running job before its next step (the progress answer is what guarantees the page's view of it). */
   cancel(): void;
 }

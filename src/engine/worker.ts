@@ -6,7 +6,7 @@ import { decodeImageToRgba, ImageDecodeError } from './image-decode.ts';
 import type { EngineProgress, GenerationJob } from './jobs.ts';
 import { JobCancelled } from './pipelines/denoising-loop.ts';
 import { chooseBackend, errorText, type GpuLike, type OrtModule } from './runtime.ts';
-import type { EngineWorkerApi, WorkerJob, WorkerOutcome } from './worker-api.ts';
+import { jobImageBuffers, type EngineWorkerApi, type WorkerGeneration, type WorkerJob, type WorkerOutcome } from './worker-api.ts';
 import {
   BrokenModelFileError, CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelStore, QuotaError,
 } from '../models/model-store.ts';
@@ -114,7 +114,9 @@ const api: EngineWorkerApi = {
       // preview pixels move to the page rather than being copied
       const progress = onProgress && ((p: EngineProgress) => onProgress(p.phase === 'denoise' && p.preview ? Comlink.transfer(p, [p.preview.rgba.buffer]) : p));
       const result = await requireEngine().generate(await decodeJobImages(job), progress, () => cancelRequested);
-      return Comlink.transfer(result, result.images.map((i) => i.buffer as ArrayBuffer));
+      const returnedImages = job.mode === 'text2img' ? undefined : { initImage: job.initImage, maskImage: job.mode === 'inpaint' ? job.maskImage : undefined };
+      const value: WorkerGeneration = { ...result, returnedImages };
+      return Comlink.transfer(value, [...result.images.map((i) => i.buffer as ArrayBuffer), ...jobImageBuffers(job)]);
     }, 'engine').finally(() => {
       busyModel = null;
     });

@@ -117,6 +117,34 @@ describe('what the history keeps', () => {
     expect(JSON.stringify(summary)).toBeTypeOf('string');
   });
 
+  it('the init and mask images move to the worker, not copied, and the history keeps them as the worker hands them back', async () => {
+    const store = freshStore();
+    const sent: WorkerJob[] = [];
+    const client = pageWith(store, {
+      // as postMessage with a transfer list does: the page's buffers are detached, the worker gets them
+      transfer: (value, buffers) => structuredClone(value, { transfer: buffers }),
+      engine: {
+        ...engine,
+        generate: async (job: WorkerJob) => {
+          sent.push(job);
+          const result = await engine.generate(job);
+          if (!result.ok || job.mode !== 'inpaint') return result;
+          return { ok: true, value: { ...result.value, returnedImages: { initImage: job.initImage, maskImage: job.maskImage } } };
+        },
+      },
+    });
+    const init = `data:image/png;base64,${Buffer.from(PNG).toString('base64')}`;
+    const mask = `data:image/png;base64,${Buffer.from(encode({ width: 1, height: 1, channels: 3, data: new Uint8Array([255, 255, 255]) })).toString('base64')}`;
+    const r = await client.inpaint({ prompt: 'a cat', init_image: init, mask_image: mask, width: 64, height: 64 });
+    expect(r.status).toBe('success');
+    const job = sent[0];
+    if (job.mode !== 'inpaint') throw new Error('an inpaint job was sent');
+    expect(job.initImage.bytes.byteLength).toBe(PNG.byteLength);
+    const inputs = await new HistoryStore({ store }).loadInputs(1);
+    expect(new Uint8Array(inputs.init_image!.bytes)).toEqual(PNG);
+    expect(inputs.mask_image!.bytes.byteLength).toBe(job.maskImage.bytes.byteLength);
+  });
+
   it('a huge inline init image is returned and stored as a short reference, its bytes kept once, and never posted', async () => {
     const store = freshStore();
     const posted: string[] = [];
