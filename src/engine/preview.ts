@@ -171,6 +171,8 @@ export class LivePreview {
   private readonly maxTaesdInterval: number;
   private readonly now: () => number;
   private stepSeconds = 0;
+  /** The first step's time: it carries one-off costs (shader compilation, allocation), so the decoder is chosen without it. */
+  private firstStepSeconds = 0;
   private previewSeconds = 0;
   private mode: PreviewDecoderKind | null = null;
   private linearCost = 0;
@@ -201,11 +203,11 @@ export class LivePreview {
 
   /**
    * Asked before a step runs on the GPU: whether a preview after it would fit the budget, at the pace
-   * of the steps so far (the first step always: it picks the decoder). No means its latents stay on the GPU.
+   * of the steps so far (the first step always: a linear preview at once). No means its latents stay on the GPU.
    */
   wants(step: number, totalSteps: number): boolean {
     if (step >= totalSteps) return false;
-    const wanted = this.mode === null || step === 1 || this.fitsBefore(step);
+    const wanted = step === 1 || this.fitsBefore(step);
     if (wanted) this.promisedStep = step;
     return wanted;
   }
@@ -223,35 +225,40 @@ export class LivePreview {
   /** `latents` is null when the step left them on the GPU: the step's time still counts. */
   async afterStep(step: number, totalSteps: number, seconds: number, latents: Float32Array | null, dims: readonly number[]): Promise<PreviewImage | null> {
     this.stepSeconds += seconds;
+    if (step === 1) this.firstStepSeconds = seconds;
     if (step >= totalSteps || !latents) return null;
     // latents read back from the GPU because wants() said yes are shown, whatever the step turned out to cost
     const promised = this.promisedStep === step;
     const [, channels, h, w] = dims;
     this.lastSize = [h, w];
-    if (this.mode === null) this.mode = await this.chooseMode(step, channels, h, w);
-    const estimate = this.mode === 'taesd' ? this.taesd!.estimate(h, w) : this.linearCost;
+    // The first step's pace says little about the steps to come (on a GPU it compiles the UNet's
+    // shaders), so its preview is the linear one and the decoder is chosen at the next preview.
+    const mode = this.mode ?? (step === 1 ? 'linear' : (this.mode = await this.chooseMode(step, channels, h, w)));
+    const estimate = mode === 'taesd' ? this.taesd!.estimate(h, w) : this.linearCost;
     if (!promised && this.previewSeconds + estimate > this.budget * this.stepSeconds) return null;
     const started = this.now();
     let image: { rgba: Uint8ClampedArray; width: number; height: number };
+    let used: PreviewDecoderKind = mode;
     try {
-      image = this.mode === 'taesd' ? await this.taesd!.decode(latents, dims) : linearPreview(latents, dims);
+      image = mode === 'taesd' ? await this.taesd!.decode(latents, dims) : linearPreview(latents, dims);
     } catch {
       // a preview must never fail the job: go on with the linear one
-      this.mode = 'linear';
+      this.mode = used = 'linear';
       image = linearPreview(latents, dims);
     }
     const cost = this.now() - started;
     this.lastPreviewAt = this.now();
     this.previewSeconds += cost;
-    if (this.mode === 'taesd') this.taesd!.record(h, w, cost);
+    if (used === 'taesd') this.taesd!.record(h, w, cost);
     else this.linearCost = cost;
-    return { ...image, decoder: this.mode, seconds: cost };
+    return { ...image, decoder: used, seconds: cost };
   }
 
   /** TAESD when it fits the budget at least every maxTaesdInterval steps at the pace of the steps so far. */
   private async chooseMode(step: number, channels: number, h: number, w: number): Promise<PreviewDecoderKind> {
     if (!this.taesd || channels !== 4) return 'linear';
-    const perInterval = this.budget * (this.stepSeconds / step) * this.maxTaesdInterval;
+    const pace = (this.stepSeconds - this.firstStepSeconds) / (step - 1);
+    const perInterval = this.budget * pace * this.maxTaesdInterval;
     if (perInterval < MIN_TAESD_SECONDS) return 'linear';
     // Calibration happens once per decoder, like creating its session: it is not charged to this run.
     await this.taesd.calibrate();

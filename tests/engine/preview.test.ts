@@ -128,7 +128,9 @@ describe('preview budget', () => {
     const live = new LivePreview(fakeTaesd(clock, 0.25), { now: () => clock.t });
     const made = await runSteps(live, 20, 1, clock);
     expect(made.length).toBeGreaterThanOrEqual(5);
-    expect(made.every((m) => m.decoder === 'taesd' && m.width === 64)).toBe(true);
+    // the first step's preview is the linear one: the decoder is chosen at the steps' steady pace
+    expect(made[0]).toEqual({ step: 1, decoder: 'linear', width: 8 });
+    expect(made.slice(1).every((m) => m.decoder === 'taesd' && m.width === 64)).toBe(true);
     for (let i = 1; i < made.length; i++) expect(made[i].step - made[i - 1].step).toBeLessThanOrEqual(4);
     expect(live.overhead).toBeLessThanOrEqual(0.1);
   });
@@ -139,6 +141,23 @@ describe('preview budget', () => {
     const made = await runSteps(live, 10, 1, clock);
     expect(live.decoder).toBe('linear');
     expect(made.length).toBe(9);
+  });
+
+  it("chooses the decoder without the first step's one-off costs (a GPU compiling the UNet's shaders)", async () => {
+    // step 1 takes 20 s, the rest 50 ms: at step 1's pace TAESD (0.5 s) would look affordable and then
+    // block every later preview; at the steady pace it does not fit, and the linear preview runs each step
+    const clock = { t: 0 };
+    const taesd = fakeTaesd(clock, 0.5);
+    const live = new LivePreview(taesd, { now: () => clock.t });
+    const latents = new Float32Array(4 * 8 * 8);
+    const made: number[] = [];
+    for (let step = 1; step <= 6; step++) {
+      const seconds = step === 1 ? 20 : 0.05;
+      clock.t += seconds;
+      if (await live.afterStep(step, 6, seconds, latents, [1, 4, 8, 8])) made.push(step);
+    }
+    expect(live.decoder).toBe('linear');
+    expect(made).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('does not even calibrate TAESD when steps are a few milliseconds', async () => {
