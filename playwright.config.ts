@@ -22,7 +22,7 @@ export default defineConfig<BackendOptions>({
   expect: { timeout: 30_000 },
   // Two cores: one browser at a time keeps SwiftShader timings sane.
   workers: 1,
-  // No retries: a test that fails once has found something to fix, not something to hide.
+  // Never retried: a test that fails once has found something to fix, not something to hide.
   retries: 0,
   fullyParallel: false,
   reporter: process.env.PW_JSON_OUTPUT ? [['list'], ['json', { outputFile: process.env.PW_JSON_OUTPUT }]] : [['list']],
