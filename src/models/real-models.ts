@@ -53,11 +53,36 @@ const LIGHTNING_DEFAULTS: ModelDefaults = { steps: 4, guidanceScale: 0, schedule
 function sdxlConfigFiles(repo: string): RealModelSpec['files'] {
   return {
     'model_index.json': [repo, 'model_index.json', 0],
+    ...sdxlTokenizerFiles(repo),
+    'scheduler/scheduler_config.json': [repo, 'scheduler/scheduler_config.json', 0],
+  };
+}
+
+function sdxlTokenizerFiles(repo: string): RealModelSpec['files'] {
+  return {
     'tokenizer/tokenizer.json': [repo, 'tokenizer/tokenizer.json', 2],
     'tokenizer/tokenizer_config.json': [repo, 'tokenizer/tokenizer_config.json', 0],
     'tokenizer_2/tokenizer.json': [repo, 'tokenizer_2/tokenizer.json', 2],
     'tokenizer_2/tokenizer_config.json': [repo, 'tokenizer_2/tokenizer_config.json', 0],
-    'scheduler/scheduler_config.json': [repo, 'scheduler/scheduler_config.json', 0],
+  };
+}
+
+/** The two text encoders of the SDXL-Lightning ONNX exports (the same layout in both repositories), each a graph and its weights. */
+function sdxlTextEncoderFiles(repo: string): RealModelSpec['files'] {
+  return {
+    'text_encoder/model.onnx': [repo, 'text_encoder/model.onnx', 1],
+    'text_encoder/model.onnx_data': [repo, 'text_encoder/model.onnx_data', 245],
+    'text_encoder_2/model.onnx': [repo, 'text_encoder_2/model.onnx', 2],
+    'text_encoder_2/model.onnx_data': [repo, 'text_encoder_2/model.onnx_data', 1388],
+  };
+}
+
+/** Their VAE decoder; its config comes from the diffusers SDXL repository, which the exports lack. */
+function sdxlVaeDecoderFiles(repo: string): RealModelSpec['files'] {
+  return {
+    'vae_decoder/model.onnx': [repo, 'vae_decoder/model.onnx', 1],
+    'vae_decoder/model.onnx_data': [repo, 'vae_decoder/model.onnx_data', 98],
+    'vae_decoder/config.json': [SDXL_CONFIGS, 'vae/config.json', 0],
   };
 }
 
@@ -145,17 +170,12 @@ const SPECS: RealModelSpec[] = [
     limits: textOnly(),
     defaults: LIGHTNING_DEFAULTS,
     files: {
-      'text_encoder/model.onnx': [LIGHTNING_3SHARD, 'text_encoder/model.onnx', 1],
-      'text_encoder/model.onnx_data': [LIGHTNING_3SHARD, 'text_encoder/model.onnx_data', 245],
-      'text_encoder_2/model.onnx': [LIGHTNING_3SHARD, 'text_encoder_2/model.onnx', 2],
-      'text_encoder_2/model.onnx_data': [LIGHTNING_3SHARD, 'text_encoder_2/model.onnx_data', 1388],
+      ...sdxlTextEncoderFiles(LIGHTNING_3SHARD),
       'unet/model.onnx': [LIGHTNING_3SHARD, 'unet/model.onnx', 6],
       'unet/model.onnx_data': [LIGHTNING_3SHARD, 'unet/model.onnx_data', 2000],
       'unet/model.onnx_data_1': [LIGHTNING_3SHARD, 'unet/model.onnx_data_1', 2000],
       'unet/model.onnx_data_2': [LIGHTNING_3SHARD, 'unet/model.onnx_data_2', 1130],
-      'vae_decoder/model.onnx': [LIGHTNING_3SHARD, 'vae_decoder/model.onnx', 1],
-      'vae_decoder/model.onnx_data': [LIGHTNING_3SHARD, 'vae_decoder/model.onnx_data', 98],
-      'vae_decoder/config.json': [SDXL_CONFIGS, 'vae/config.json', 0],
+      ...sdxlVaeDecoderFiles(LIGHTNING_3SHARD),
       ...sdxlConfigFiles(LIGHTNING_3SHARD),
     },
   },
@@ -173,17 +193,9 @@ const SPECS: RealModelSpec[] = [
     files: {
       'unet/model.onnx': [LIGHTNING_INT4, 'unet/model_q4.onnx', 1],
       'unet/model_q4.onnx_data': [LIGHTNING_INT4, 'unet/model_q4.onnx_data', 1860],
-      'text_encoder/model.onnx': [LIGHTNING_INT4_COMPANION, 'text_encoder/model.onnx', 1],
-      'text_encoder/model.onnx_data': [LIGHTNING_INT4_COMPANION, 'text_encoder/model.onnx_data', 245],
-      'text_encoder_2/model.onnx': [LIGHTNING_INT4_COMPANION, 'text_encoder_2/model.onnx', 2],
-      'text_encoder_2/model.onnx_data': [LIGHTNING_INT4_COMPANION, 'text_encoder_2/model.onnx_data', 1388],
-      'vae_decoder/model.onnx': [LIGHTNING_INT4_COMPANION, 'vae_decoder/model.onnx', 1],
-      'vae_decoder/model.onnx_data': [LIGHTNING_INT4_COMPANION, 'vae_decoder/model.onnx_data', 98],
-      'vae_decoder/config.json': [SDXL_CONFIGS, 'vae/config.json', 0],
-      'tokenizer/tokenizer.json': [LIGHTNING_INT4_COMPANION, 'tokenizer/tokenizer.json', 2],
-      'tokenizer/tokenizer_config.json': [LIGHTNING_INT4_COMPANION, 'tokenizer/tokenizer_config.json', 0],
-      'tokenizer_2/tokenizer.json': [LIGHTNING_INT4_COMPANION, 'tokenizer_2/tokenizer.json', 2],
-      'tokenizer_2/tokenizer_config.json': [LIGHTNING_INT4_COMPANION, 'tokenizer_2/tokenizer_config.json', 0],
+      ...sdxlTextEncoderFiles(LIGHTNING_INT4_COMPANION),
+      ...sdxlVaeDecoderFiles(LIGHTNING_INT4_COMPANION),
+      ...sdxlTokenizerFiles(LIGHTNING_INT4_COMPANION),
       // the int4 repository holds the UNet alone; the pipeline manifest and Lightning's trailing Euler come with the 3-shard export's
       'model_index.json': [LIGHTNING_3SHARD, 'model_index.json', 0],
       'scheduler/scheduler_config.json': [LIGHTNING_3SHARD, 'scheduler/scheduler_config.json', 0],
