@@ -12,7 +12,7 @@ import {
   errorResponse, fieldError, processingResponse, successResponse,
   type ApiResponse, type ErrorResponse, type FailedResponse, type FetchResponse, type GenerationResponse, type ProcessingResponse, type SuccessResponse, type SystemLoadResponse,
 } from './responses.ts';
-import { isErrorResponse, validateRequest, type Endpoint, type NormalizedRequest } from './validate-request.ts';
+import { isErrorResponse, validateRequest, type GenerationCall, type NormalizedRequest } from './validate-request.ts';
 import { postWebhook, webhookPayload } from './webhook.ts';
 import { randomSeed } from '../engine/random.ts';
 import { unetCallsPerImage } from '../engine/schedulers/index.ts';
@@ -130,6 +130,11 @@ export class LocalClient {
     return this.submit('inpaint', request);
   }
 
+  /** The hosted outpaint call: the image on a larger canvas, the rest generated around it. */
+  outpaint(request: unknown): Promise<GenerationResponse> {
+    return this.submit('outpaint', request);
+  }
+
   /** A request's state: processing while queued or running, then its stored result (or failed). */
   async fetch(id: unknown): Promise<FetchResponse> {
     const n = typeof id === 'string' && /^\d+$/.test(id.trim()) ? Number(id) : id;
@@ -165,7 +170,7 @@ export class LocalClient {
     return cancelled;
   }
 
-  private async submit(endpoint: Endpoint, original: unknown): Promise<GenerationResponse> {
+  private async submit(endpoint: GenerationCall, original: unknown): Promise<GenerationResponse> {
     const snapshot = snapshotRequest(original);
     if (!snapshot.ok) return snapshot.error;
     const request = snapshot.fields;
@@ -199,12 +204,13 @@ export class LocalClient {
    * step report corrects an estimate made before the model was known.
    */
   private unetCalls(r: NormalizedRequest): number {
-    const firstOrder = r.mode === 'text2img' ? r.steps : Math.floor(r.steps * r.strength);
+    const fromNoise = r.mode === 'text2img' || r.mode === 'outpaint';
+    const firstOrder = fromNoise ? r.steps : Math.floor(r.steps * r.strength);
     const modelId = r.modelId ?? this.options.defaultModelId;
     const scheduler = r.scheduler ?? (this.loaded?.id === modelId ? this.loaded.schedulerClass : undefined);
     if (scheduler === undefined) return firstOrder;
     try {
-      return unetCallsPerImage(scheduler, r.schedulerOverrides, r.steps, r.mode === 'text2img' ? null : r.strength);
+      return unetCallsPerImage(scheduler, r.schedulerOverrides, r.steps, fromNoise ? null : r.strength);
     } catch {
       return firstOrder; // the engine will say why it cannot run; the estimate does not have to
     }
@@ -215,7 +221,9 @@ export class LocalClient {
     const modelId = r.modelId ?? this.options.defaultModelId;
     const entry = this.options.models.find((m) => m.id === modelId);
     const limits = this.limits.get(modelId) ?? entry?.limits;
-    return limits ? limitRefusal(limits, { mode: r.mode, width: r.width, height: r.height }, entry?.name ?? modelId) : null;
+    // Outpainting is inpainting on a larger canvas: whatever can inpaint can outpaint.
+    const mode = r.mode === 'outpaint' ? 'inpaint' : r.mode;
+    return limits ? limitRefusal(limits, { mode, width: r.width, height: r.height }, entry?.name ?? modelId) : null;
   }
 
   private async newId(): Promise<number> {
@@ -318,7 +326,10 @@ export class LocalClient {
     if (!outcome.ok) {
       if (outcome.kind === 'cancelled') throw new JobCancelledError(id);
       const failure = (response: ErrorResponse) => ({ response, pngs: [] });
-      if (outcome.kind === 'init_image') return failure(fieldError('init_image', `The init image could not be used: ${outcome.message}.`));
+      if (outcome.kind === 'init_image') {
+        const field = r.mode === 'outpaint' ? 'image' : 'init_image';
+        return failure(fieldError(field, `The ${field.replace('_', ' ')} could not be used: ${outcome.message}.`));
+      }
       if (outcome.kind === 'mask_image') return failure(fieldError('mask_image', `The mask image could not be used: ${outcome.message}.`));
       const response = errorResponse(`The generation failed: ${outcome.message}`);
       if (outcome.kind === 'device') deviceFailures.add(response);
@@ -353,8 +364,9 @@ export class LocalClient {
     if (r.mode === 'text2img') return { ...base, mode: 'text2img' };
     const fetchFn = this.options.fetch ?? ((i, init) => fetch(i, init));
     const imageOptions = { signal: abort, timeoutMs: this.options.imageTimeoutMs };
-    const initImage = await loadInitImage(r.initImage!, fetchFn, 'init_image', imageOptions);
+    const initImage = await loadInitImage(r.initImage!, fetchFn, r.mode === 'outpaint' ? 'image' : 'init_image', imageOptions);
     if ('status' in initImage) return initImage;
+    if (r.mode === 'outpaint') return { ...base, mode: 'outpaint', initImage, overlap: r.overlapWidth ?? 0 };
     if (r.mode === 'img2img') return { ...base, mode: 'img2img', strength: r.strength, initImage };
     const maskImage = await loadInitImage(r.maskImage!, fetchFn, 'mask_image', imageOptions);
     if ('status' in maskImage) return maskImage;
@@ -392,7 +404,10 @@ export class LocalClient {
         ...(result.timings.loop ? { loop: loopMeta(result.timings.loop) } : {}),
       },
     };
-    if (r.mode !== 'text2img') {
+    if (r.mode === 'outpaint') {
+      meta.image = imageReference(r.initImage);
+      meta.overlap_width = r.overlapWidth;
+    } else if (r.mode !== 'text2img') {
       meta.strength = r.strength;
       // A URL is echoed; inline data (maybe tens of MB) only as a short reference.
       meta.init_image = imageReference(r.initImage);
@@ -409,6 +424,7 @@ export class LocalClient {
 function jobInputs(job: WorkerJob, returned: WorkerGeneration['returnedImages']): JobOutput['inputs'] {
   if (job.mode === 'text2img') return undefined;
   const initImage = returned?.initImage ?? job.initImage;
+  if (job.mode === 'outpaint') return { image: initImage };
   return job.mode === 'img2img' ? { init_image: initImage } : { init_image: initImage, mask_image: returned?.maskImage ?? job.maskImage };
 }
 

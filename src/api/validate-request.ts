@@ -20,6 +20,8 @@ export const LIMITS = { minSize: 64, maxSize: 1024, maxSamples: 4, maxSteps: 50,
 const ALGORITHM_TYPES = ['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++'] as const;
 
 export type Endpoint = 'text2img' | 'img2img' | 'inpaint';
+/** What the local engine generates: the three calls, and outpainting (inpainting on a larger canvas). */
+export type GenerationCall = Endpoint | 'outpaint';
 
 const commonFields = {
   key: z.unknown().optional(),
@@ -50,17 +52,25 @@ const img2imgFields = {
   strength: numberField('strength', 0, 1, 0.7),
 };
 
+/** The hosted outpaint call: the image grows to width x height; overlap_width pixels of its edge are redrawn to hide the seam. */
+const outpaintFields = {
+  ...commonFields,
+  image: requiredText('image'),
+  overlap_width: integerField('overlap_width', 0, 256, 32),
+};
+
 const FIELDS = {
   text2img: commonFields,
   img2img: img2imgFields,
   inpaint: { ...img2imgFields, mask_image: requiredText('mask_image') },
+  outpaint: outpaintFields,
 } as const;
 
 /** Every field any endpoint knows, parsed. */
-type ParsedFields = z.output<z.ZodObject<typeof FIELDS.inpaint>>;
+type ParsedFields = z.output<z.ZodObject<typeof FIELDS.inpaint>> & z.output<z.ZodObject<typeof outpaintFields>>;
 
 /** The request fields the API knows, for any endpoint (the key among them). */
-export const KNOWN_REQUEST_FIELDS: readonly string[] = Object.keys(FIELDS.inpaint);
+export const KNOWN_REQUEST_FIELDS: readonly string[] = [...new Set([...Object.keys(FIELDS.inpaint), ...Object.keys(outpaintFields)])];
 
 /**
  * The request as history and webhooks keep it: the API's known fields only, each a JSON primitive
@@ -84,13 +94,15 @@ export function storedRequest(request: unknown): Record<string, unknown> {
 }
 
 export interface NormalizedRequest {
-  mode: Endpoint;
+  mode: GenerationCall;
   prompt: string;
   /** The prompt the engine runs: the prompt plus the enhance suffix when asked. */
   promptUsed: string;
   negativePrompt: string;
-  /** img2img and inpaint. */
+  /** img2img and inpaint; outpaint's `image`. */
   initImage?: string;
+  /** outpaint: pixels of the image's edge redrawn and blended. */
+  overlapWidth?: number;
   /** inpaint: white = repaint, black = keep. */
   maskImage?: string;
   /** Rounded down to a multiple of 8, as diffusers does. */
@@ -99,7 +111,7 @@ export interface NormalizedRequest {
   samples: number;
   steps: number;
   guidanceScale: number;
-  /** img2img and inpaint; 1 for text2img. */
+  /** img2img and inpaint; 1 for text2img and outpaint. */
   strength: number;
   seed: number | null;
   safetyChecker: boolean;
@@ -113,7 +125,7 @@ export interface NormalizedRequest {
   instantResponse: boolean;
 }
 
-export function validateRequest(endpoint: Endpoint, request: unknown, knownModels: readonly string[]): NormalizedRequest | ErrorResponse {
+export function validateRequest(endpoint: GenerationCall, request: unknown, knownModels: readonly string[]): NormalizedRequest | ErrorResponse {
   const snapshot = snapshotRequest(request);
   if (!snapshot.ok) return snapshot.error;
   const raw = snapshot.fields;
@@ -146,7 +158,7 @@ export function validateRequest(endpoint: Endpoint, request: unknown, knownModel
   if (ok('guidance_scale') && r.guidance_scale! > 0 && r.guidance_scale! < 1) {
     add('guidance_scale', 'The guidance scale must be 0 (no guidance) or between 1 and 20.');
   }
-  if (endpoint !== 'text2img' && ok('num_inference_steps') && ok('strength') && Math.floor(r.num_inference_steps! * r.strength!) < 1) {
+  if ((endpoint === 'img2img' || endpoint === 'inpaint') && ok('num_inference_steps') && ok('strength') && Math.floor(r.num_inference_steps! * r.strength!) < 1) {
     const least = Math.ceil((1 / r.num_inference_steps!) * 1000) / 1000;
     add('strength', `The strength is too low for ${r.num_inference_steps} steps: no denoising step would run (use at least ${least}, or more steps).`);
   }
@@ -185,14 +197,15 @@ export function validateRequest(endpoint: Endpoint, request: unknown, knownModel
     prompt: v.prompt,
     promptUsed: v.enhance_prompt ? v.prompt + ENHANCE_SUFFIX : v.prompt,
     negativePrompt: v.negative_prompt ?? '',
-    initImage: v.init_image,
+    initImage: endpoint === 'outpaint' ? v.image : v.init_image,
+    overlapWidth: endpoint === 'outpaint' ? v.overlap_width : undefined,
     maskImage: v.mask_image,
     width: v.width - (v.width % 8),
     height: v.height - (v.height % 8),
     samples: v.samples,
     steps: v.num_inference_steps,
     guidanceScale: v.guidance_scale,
-    strength: endpoint === 'text2img' ? 1 : v.strength,
+    strength: endpoint === 'img2img' || endpoint === 'inpaint' ? v.strength : 1,
     seed: v.seed,
     safetyChecker: v.safety_checker,
     enhancePrompt: v.enhance_prompt,

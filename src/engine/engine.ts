@@ -6,6 +6,7 @@ import { createClipTokenizer } from './tokenizer.ts';
 import { createTorchGenerator } from './random.ts';
 import { rgbaToTensor, tensorToRgb } from './image-tensor.ts';
 import { binariseMask } from './inpaint-mask.ts';
+import { applyOverlay } from './outpaint-canvas.ts';
 import { encodeRgbPng } from './png.ts';
 import { runPipeline, usesGuidance, type GenerationInput } from './pipelines/denoising-loop.ts';
 import { encodePrompt, type FamilyEncoders } from './pipelines/index.ts';
@@ -488,6 +489,7 @@ export class Engine {
         // diffusers' checker returns a black image for a flagged one
         if (flagged) rgb.fill(0);
       }
+      if (job.mode === 'inpaint' && job.overlay && !nsfw[i]) applyOverlay(rgb, job.overlay);
       images.push(encodeRgbPng(rgb, w, h));
     }
     return {

@@ -2,6 +2,7 @@
  * Decodes a job's image (PNG, JPEG, WebP, GIF...) and resizes it to the job's size, in the worker,
  * with the browser's own codecs (createImageBitmap + OffscreenCanvas: worker APIs, not the DOM).
  */
+import type { RgbaImage } from './jobs.ts';
 
 /** Which of the job's images failed: the worker reports it as that outcome kind. */
 export type ImageField = 'init_image' | 'mask_image';
@@ -16,6 +17,8 @@ export class ImageDecodeError extends Error {
   }
 }
 
+const DECODE_OPTIONS = { colorSpaceConversion: 'none', premultiplyAlpha: 'none' } as const;
+
 export async function decodeImageToRgba(
   bytes: ArrayBuffer,
   mimeType: string,
@@ -25,16 +28,49 @@ export async function decodeImageToRgba(
 ): Promise<Uint8ClampedArray> {
   let bitmap: ImageBitmap;
   try {
-    bitmap = await createImageBitmap(new Blob([bytes], mimeType ? { type: mimeType } : {}), {
-      resizeWidth: width,
-      resizeHeight: height,
-      resizeQuality: 'high',
-      colorSpaceConversion: 'none',
-      premultiplyAlpha: 'none',
-    });
+    // One decode that resizes as it goes: the size is known.
+    bitmap = await createImageBitmap(blobOf(bytes, mimeType), { ...DECODE_OPTIONS, resizeWidth: width, resizeHeight: height, resizeQuality: 'high' });
   } catch (e) {
-    throw new ImageDecodeError(`it is not an image the browser can decode (${e instanceof Error ? e.message : String(e)})`, field);
+    throw notDecodable(e, field);
   }
+  return readPixels(bitmap, width, height, field);
+}
+
+/**
+ * Decodes an image at the size `fit` picks from its own (outpainting keeps the image's size, an
+ * upscaler reads it as it is): the first decode learns the size, a second resizes only when needed.
+ */
+export async function decodeImageFitted(
+  bytes: ArrayBuffer,
+  mimeType: string,
+  fit: (width: number, height: number) => { width: number; height: number },
+  field: ImageField = 'init_image',
+): Promise<RgbaImage> {
+  let bitmap: ImageBitmap;
+  let size: { width: number; height: number };
+  try {
+    bitmap = await createImageBitmap(blobOf(bytes, mimeType), DECODE_OPTIONS);
+    size = fit(bitmap.width, bitmap.height);
+    if (size.width !== bitmap.width || size.height !== bitmap.height) {
+      const resized = await createImageBitmap(bitmap, { ...DECODE_OPTIONS, resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' });
+      bitmap.close();
+      bitmap = resized;
+    }
+  } catch (e) {
+    throw notDecodable(e, field);
+  }
+  return { rgba: readPixels(bitmap, size.width, size.height, field), width: size.width, height: size.height };
+}
+
+function blobOf(bytes: ArrayBuffer, mimeType: string): Blob {
+  return new Blob([bytes], mimeType ? { type: mimeType } : {});
+}
+
+function notDecodable(e: unknown, field: ImageField): ImageDecodeError {
+  return new ImageDecodeError(`it is not an image the browser can decode (${e instanceof Error ? e.message : String(e)})`, field);
+}
+
+function readPixels(bitmap: ImageBitmap, width: number, height: number, field: ImageField): Uint8ClampedArray {
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   if (!ctx) throw new ImageDecodeError('no 2D canvas is available to read the image', field);

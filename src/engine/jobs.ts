@@ -1,4 +1,5 @@
 import type { LoopStats } from './loop-stats.ts';
+import type { OutpaintOverlay } from './outpaint-canvas.ts';
 /** The engine's side of the API: a validated job in, images and facts about the run out. */
 
 /** RGBA pixels at the job's width x height. */
@@ -45,6 +46,8 @@ export interface InpaintJob extends JobBase {
   strength: number;
   initImage: RgbaImage;
   maskImage: RgbaImage;
+  /** Outpainting: the original laid back over each result with a feathered weight (outpaint-canvas.ts). */
+  overlay?: OutpaintOverlay;
 }
 
 export type GenerationJob = Text2ImgJob | Img2ImgJob | InpaintJob;

@@ -15,7 +15,19 @@ export interface EncodedImageBytes {
 export type WorkerJob =
   | Text2ImgJob
   | (Omit<Img2ImgJob, 'initImage'> & { initImage: EncodedImageBytes })
-  | (Omit<InpaintJob, 'initImage' | 'maskImage'> & { initImage: EncodedImageBytes; maskImage: EncodedImageBytes });
+  | (Omit<InpaintJob, 'initImage' | 'maskImage' | 'overlay'> & { initImage: EncodedImageBytes; maskImage: EncodedImageBytes })
+  | OutpaintWorkerJob;
+
+/**
+ * Outpainting: the image (drawn at its own size, or scaled down to fit) is centred on a canvas of
+ * the job's width x height and the rest is generated (outpaint-canvas.ts); it runs as inpainting.
+ */
+export type OutpaintWorkerJob = Omit<InpaintJob, 'mode' | 'strength' | 'initImage' | 'maskImage' | 'overlay'> & {
+  mode: 'outpaint';
+  initImage: EncodedImageBytes;
+  /** Pixels of the image's edge, where it meets new area, that are repainted and blended. */
+  overlap: number;
+};
 
 /**
  * A generation as it comes back from the worker: the job's encoded images travel there and back

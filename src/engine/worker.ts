@@ -2,7 +2,8 @@
 import * as Comlink from 'comlink';
 import * as ort from 'onnxruntime-web/webgpu';
 import { DeviceLostError, Engine } from './engine.ts';
-import { decodeImageToRgba, ImageDecodeError } from './image-decode.ts';
+import { decodeImageFitted, decodeImageToRgba, ImageDecodeError } from './image-decode.ts';
+import { fittedSize, NothingToOutpaintError, outpaintCanvas } from './outpaint-canvas.ts';
 import type { EngineProgress, GenerationJob } from './jobs.ts';
 import { JobCancelled } from './pipelines/denoising-loop.ts';
 import { chooseBackend, errorText, type GpuLike, type OrtModule } from './runtime.ts';
@@ -67,6 +68,7 @@ async function outcome<T>(work: () => Promise<T>, failKind: 'model' | 'engine'):
   } catch (e) {
     if (e instanceof JobCancelled) return { ok: false, kind: 'cancelled', message: e.message };
     if (e instanceof ImageDecodeError) return { ok: false, kind: e.field, message: e.message };
+    if (e instanceof NothingToOutpaintError) return { ok: false, kind: 'init_image', message: e.message };
     if (e instanceof DeviceLostError) return { ok: false, kind: 'device', message: e.message };
     return { ok: false, kind: failKind, message: errorText(e) };
   }
@@ -75,6 +77,13 @@ async function outcome<T>(work: () => Promise<T>, failKind: 'model' | 'engine'):
 /** The job with its images decoded at the job's size; a mask that fails to decode is reported as mask_image. */
 async function decodeJobImages(job: WorkerJob): Promise<GenerationJob> {
   if (job.mode === 'text2img') return job;
+  if (job.mode === 'outpaint') {
+    const { width, height } = job;
+    const image = await decodeImageFitted(job.initImage.bytes, job.initImage.mimeType, (w, h) => fittedSize(w, h, width, height), 'init_image');
+    const { overlap, initImage: _, ...rest } = job;
+    const canvas = outpaintCanvas(image, width, height, overlap);
+    return { ...rest, mode: 'inpaint', strength: 1, initImage: canvas.initImage, maskImage: canvas.maskImage, overlay: canvas.overlay };
+  }
   const { width, height } = job;
   const init = await decodeImageToRgba(job.initImage.bytes, job.initImage.mimeType, width, height, 'init_image');
   const initImage = { rgba: init, width, height };

@@ -391,3 +391,25 @@ describe('text2img and inpaint requests', () => {
     expect((validateRequest('text2img', { prompt: 'x', instant_response: 'yes' }, MODELS) as NormalizedRequest).instantResponse).toBe(true);
   });
 });
+
+describe('outpaint requests (the hosted outpaint call)', () => {
+  const outpaint = { key: '', prompt: 'a wider view', image: 'https://example.com/cat.png', width: 768, height: '512', overlap_width: '16', seed: 5 };
+
+  it('takes image, the canvas size and overlap_width, and runs from noise', () => {
+    const r = validateRequest('outpaint', outpaint, ['tiny-sd']) as NormalizedRequest;
+    expect(isErrorResponse(r)).toBe(false);
+    expect(r).toMatchObject({ mode: 'outpaint', initImage: 'https://example.com/cat.png', width: 768, height: 512, overlapWidth: 16, strength: 1 });
+  });
+
+  it('defaults overlap_width to 32 and needs an image', () => {
+    const { image: _, overlap_width: __, ...rest } = outpaint;
+    expect((validateRequest('outpaint', { ...rest, image: 'https://example.com/a.png' }, []) as NormalizedRequest).overlapWidth).toBe(32);
+    const missing = validateRequest('outpaint', rest, []) as ErrorResponse;
+    expect((missing.message as FieldErrors).image).toEqual(['The image field is required.']);
+  });
+
+  it('refuses an overlap outside 0..256', () => {
+    const r = validateRequest('outpaint', { ...outpaint, overlap_width: 300 }, []) as ErrorResponse;
+    expect((r.message as FieldErrors).overlap_width).toEqual(['The overlap width may not be greater than 256.']);
+  });
+});

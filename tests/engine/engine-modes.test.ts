@@ -15,6 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DeviceLostError, Engine, isDeviceFailure } from '../../src/engine/engine.ts';
 import type { GenerationJob, InpaintJob, Text2ImgJob } from '../../src/engine/jobs.ts';
 import type { OrtModule } from '../../src/engine/runtime.ts';
+import { outpaintCanvas } from '../../src/engine/outpaint-canvas.ts';
 import { ModelStore } from '../../src/models/model-store.ts';
 import type { ModelSource } from '../../src/models/model-source.ts';
 import { generateTinyModels } from '../../tools/generate-tiny-models.ts';
@@ -273,6 +274,46 @@ function whiteDecoder(spy: Interceptor): void {
     return { [key]: new ortNode.Tensor('float32', new Float32Array(t.size).fill(0.96), t.dims) };
   };
 }
+
+describe('outpainting (inpainting on a larger canvas with a feathered overlay)', () => {
+  it('keeps the image inside the band exactly, blends the band, and generates the new area', async () => {
+    const engine = await engineFor('tiny-sd');
+    // A 32x64 image centred on the 64x64 canvas: new area left and right, 8 px bands on those edges only.
+    const original = { rgba: new Uint8ClampedArray(gradient(32, SIZE)), width: 32, height: SIZE };
+    const canvas = outpaintCanvas(original, SIZE, SIZE, 8);
+    expect(canvas.placement).toEqual({ x: 16, y: 0, width: 32, height: SIZE });
+    const job = inpaint({ initImage: canvas.initImage, maskImage: canvas.maskImage, overlay: canvas.overlay });
+    const out = await image(engine, job);
+    const plain = await image(engine, inpaint({ initImage: canvas.initImage, maskImage: canvas.maskImage }));
+    let interior = 0;
+    for (let y = 0; y < SIZE; y++) {
+      for (let x = 0; x < SIZE; x++) {
+        const i = (y * SIZE + x) * 3; // the PNGs are RGB
+        const src = (y * 32 + (x - 16)) * 4;
+        if (x >= 24 && x < 40) {
+          // deeper than the band: the original's pixels, exactly
+          for (let c = 0; c < 3; c++) expect(out[i + c]).toBe(original.rgba[src + c]);
+          interior++;
+        } else if (x < 16 || x >= 48) {
+          // new area: the generated pixels untouched by the overlay
+          for (let c = 0; c < 3; c++) expect(out[i + c]).toBe(plain[i + c]);
+        } else {
+          // the band: between what was there and what was generated
+          const w = Math.min(x - 16 + 0.5, 48 - x - 0.5) / 8;
+          for (let c = 0; c < 3; c++) expect(Math.abs(out[i + c] - (w * original.rgba[src + c] + (1 - w) * plain[i + c]))).toBeLessThanOrEqual(0.5 + 1e-9);
+        }
+      }
+    }
+    expect(interior).toBe(16 * SIZE);
+    // the new area is generated, not the canvas's edge-repeat fill
+    let newAreaDiff = 0;
+    for (let p = 0; p < SIZE * SIZE; p++) {
+      if (p % SIZE >= 16 && p % SIZE < 48) continue;
+      for (let c = 0; c < 3; c++) newAreaDiff += Math.abs(out[p * 3 + c] - canvas.initImage.rgba[p * 4 + c]);
+    }
+    expect(newAreaDiff / (32 * SIZE * 3)).toBeGreaterThan(1);
+  });
+});
 
 describe('safety checker', () => {
   it('passes a normal image unchanged and reports it checked', async () => {
