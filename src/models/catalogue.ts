@@ -70,14 +70,27 @@ export async function loadGeneratedCatalogue(manifestUrl: string, fetchFn: typeo
   return (await loadGeneratedModels(manifestUrl, fetchFn)).models;
 }
 
-/** The generated models, and TAESD's decoder for previews when the build bundled it. */
-export async function loadGeneratedModels(manifestUrl: string, fetchFn: typeof fetch): Promise<{ models: CatalogueEntry[]; previewDecoder: ModelSource | null }> {
+/** The ESRGAN super-resolution graphs (x2, x3, x4) converted at build time from @upscalerjs/esrgan-slim. */
+export const UPSCALER_ID = 'esrgan';
+
+/**
+ * The generated models, TAESD's decoder for previews when the build bundled it, and the
+ * super-resolution graphs: the last two are helpers, not models a request can name.
+ */
+export async function loadGeneratedModels(
+  manifestUrl: string,
+  fetchFn: typeof fetch,
+): Promise<{ models: CatalogueEntry[]; previewDecoder: ModelSource | null; upscaler: ModelSource | null }> {
   const response = await fetchFn(manifestUrl);
   if (!response.ok) throw new Error(`the model list ${manifestUrl} could not be loaded (HTTP ${response.status})`);
   const manifest = (await response.json()) as Manifest;
-  const taesd = manifest[PREVIEW_DECODER_ID];
-  delete manifest[PREVIEW_DECODER_ID];
-  const previewDecoder = taesd ? { id: PREVIEW_DECODER_ID, baseUrl: new URL(`${PREVIEW_DECODER_ID}/`, manifestUrl).href, files: taesd.files } : null;
+  const helper = (id: string): ModelSource | null => {
+    const entry = manifest[id];
+    delete manifest[id];
+    return entry && entry.files.length > 0 ? { id, baseUrl: new URL(`${id}/`, manifestUrl).href, files: entry.files } : null;
+  };
+  const previewDecoder = helper(PREVIEW_DECODER_ID);
+  const upscaler = helper(UPSCALER_ID);
   const models = Object.entries(manifest).map(([id, { files }]): CatalogueEntry => ({
     id,
     name: id,
@@ -91,7 +104,7 @@ export async function loadGeneratedModels(manifestUrl: string, fetchFn: typeof f
     approxBytes: files.reduce((n, f) => n + (f.size ?? 0), 0),
     source: { id, baseUrl: new URL(`${id}/`, manifestUrl).href, files },
   }));
-  return { models, previewDecoder };
+  return { models, previewDecoder, upscaler };
 }
 
 /** A model the user added by URL, with the files and limits its repository stated (repository-discovery.ts). */

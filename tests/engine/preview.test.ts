@@ -307,15 +307,21 @@ describe('engine previews', () => {
 });
 
 describe('the catalogue and TAESD', () => {
-  it('keeps "taesd" out of the generation models and hands it over as the preview decoder', async () => {
+  it('keeps "taesd" and "esrgan" out of the generation models and hands them over as the preview decoder and the upscaler', async () => {
     const { loadGeneratedModels, loadGeneratedCatalogue } = await import('../../src/models/catalogue.ts');
-    const manifest = { 'tiny-sd': { files: [{ path: 'unet/model.onnx', size: 1 }] }, taesd: { files: [{ path: 'decoder.onnx', size: 2, sha256: 'ab' }] } };
+    const manifest = {
+      'tiny-sd': { files: [{ path: 'unet/model.onnx', size: 1 }] },
+      taesd: { files: [{ path: 'decoder.onnx', size: 2, sha256: 'ab' }] },
+      esrgan: { files: [{ path: 'x2.onnx', size: 3, sha256: 'cd' }] },
+    };
     const fetchFn = (async () => new Response(JSON.stringify(manifest))) as typeof fetch;
-    const { models, previewDecoder } = await loadGeneratedModels('http://app.test/models/models.json', fetchFn);
+    const { models, previewDecoder, upscaler } = await loadGeneratedModels('http://app.test/models/models.json', fetchFn);
     expect(models.map((m) => m.id)).toEqual(['tiny-sd']);
     expect(previewDecoder).toEqual({ id: 'taesd', baseUrl: 'http://app.test/models/taesd/', files: manifest.taesd.files });
+    expect(upscaler).toEqual({ id: 'esrgan', baseUrl: 'http://app.test/models/esrgan/', files: manifest.esrgan.files });
     expect((await loadGeneratedCatalogue('http://app.test/models/models.json', fetchFn)).map((m) => m.id)).toEqual(['tiny-sd']);
     const without = await loadGeneratedModels('http://app.test/models/models.json', (async () => new Response(JSON.stringify({ 'tiny-sd': manifest['tiny-sd'] }))) as typeof fetch);
     expect(without.previewDecoder).toBeNull();
+    expect(without.upscaler).toBeNull();
   });
 });
