@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SET_NAMES, TinyModelFactory } from './tiny-models/sets.ts';
 import { generateTaesd } from './taesd.ts';
+import { generateEsrgan } from './esrgan.ts';
 import { writeHelpers } from './engine-helpers/graphs.ts';
 
 export interface ManifestFile {
@@ -56,6 +57,7 @@ if (isMain()) {
   const manifest = await generateTinyModels(outDir);
   // TAESD's preview decoder, converted from the shared fixture when it is there (else removed)
   manifest.taesd = (await generateTaesd(outDir)) ?? { files: [] };
+  manifest.esrgan = await generateEsrgan(outDir);
   // the engine's helper graphs for the GPU-resident loop, served beside the models as engine/
   await writeHelpers(path.resolve(outDir, '..', 'engine'));
   for (const [set, { files }] of Object.entries(manifest)) {
