@@ -1,13 +1,13 @@
 /**
- * Image fields (`init_image`, `mask_image`, `image`) as they are echoed and kept. A public http(s) URL is
+ * Image fields (`init_image`, `mask_image`, `image`, `url`) as they are echoed and kept. A public http(s) URL is
  * short and means the same everywhere, so it is echoed as is. Inline data (a data: URL, raw base64)
  * can be tens of MB and a blob: URL dies with its page, so neither is repeated in `meta`, in the
  * history record or in a webhook: they get a short reference instead, and the history keeps the
  * image's bytes once, beside the record, for "reuse settings".
  */
 
-/** `image` is outpaint's (and the image-editing calls') name for the picture it works on. */
-export const IMAGE_FIELDS = ['init_image', 'mask_image', 'image'] as const;
+/** `image` is outpaint's (and base64_crop's) name for the picture it works on, `url` super_resolution's. */
+export const IMAGE_FIELDS = ['init_image', 'mask_image', 'image', 'url'] as const;
 export type ImageField = (typeof IMAGE_FIELDS)[number];
 
 /** Longer http(s) "URLs" are data in disguise (or abuse) and are not echoed either. */

@@ -5,7 +5,7 @@
  */
 import { HistoryStore, toResponse, type HistoryRecord, type StoredImage } from './history-store.ts';
 import { imageReference, type ImageField } from './image-reference.ts';
-import { ImageFetchAborted, loadInitImage } from './init-image.ts';
+import { ImageFetchAborted, loadInitImage, type EncodedImage } from './init-image.ts';
 import { snapshotRequest } from './request-snapshot.ts';
 import { JobCancelledError, JobQueue, type JobSignal } from './job-queue.ts';
 import {
@@ -13,13 +13,14 @@ import {
   type ApiResponse, type ErrorResponse, type FailedResponse, type FetchResponse, type GenerationResponse, type ProcessingResponse, type SuccessResponse, type SystemLoadResponse,
 } from './responses.ts';
 import { isErrorResponse, validateRequest, type GenerationCall, type NormalizedRequest } from './validate-request.ts';
+import { LOCAL_UPSCALER_ID, validateBase64Crop, validateSuperResolution, type SuperResolutionRequest, type UpscaleFactor } from './validate-image-request.ts';
 import { postWebhook, webhookPayload } from './webhook.ts';
 import { randomSeed } from '../engine/random.ts';
 import { unetCallsPerImage } from '../engine/schedulers/index.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
 import type { EngineProgress, GenerationResult } from '../engine/jobs.ts';
 import type { LoopStats } from '../engine/loop-stats.ts';
-import { jobImageBuffers, type EngineGenerationApi, type WorkerGeneration, type WorkerJob, type WorkerOutcome } from '../engine/worker-api.ts';
+import { jobImageBuffers, type EngineGenerationApi, type ImageEditJob, type ImageEditResult, type WorkerGeneration, type WorkerJob, type WorkerOutcome } from '../engine/worker-api.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
 import { limitRefusal, type ModelLimits } from '../models/model-descriptor.ts';
@@ -74,7 +75,8 @@ export class LocalClient {
   private loaded: LoadedModelInfo | null = null;
   private readonly jobs = new JobQueue();
   private readonly history: HistoryStore | null;
-  private readonly requests = new Map<number, NormalizedRequest>();
+  /** What a processing answer says of each accepted job, until it finishes. */
+  private readonly processingMeta = new Map<number, Record<string, unknown>>();
   private readonly urlCache = new Map<number, FetchResponse>();
   /** Each accepted job until its record is stored: fetch(id) waits for one that left the queue. */
   private readonly finishing = new Map<number, Promise<unknown>>();
@@ -105,7 +107,7 @@ export class LocalClient {
       if (!current) return false;
       if (id !== null && p.phase === 'denoise') this.jobs.reportProgress(id, (p.sample - 1) * p.totalSteps + p.step, p.samples * p.totalSteps);
       options.onProgress?.({ ...p, id });
-      return p.phase === 'denoise' && this.runningSignal?.cancelled === true;
+      return (p.phase === 'denoise' || p.phase === 'upscale') && this.runningSignal?.cancelled === true;
     });
   }
 
@@ -179,23 +181,66 @@ export class LocalClient {
     // What the model's graphs cannot do is refused now, before anything is queued or downloaded.
     const refusal = this.refusal(r);
     if (refusal) return fieldError(refusal.field, refusal.message);
+    const meta = { prompt: r.promptUsed, W: r.width, H: r.height, n_samples: r.samples, steps: r.steps, runtime: 'local' };
+    const units = this.unetCalls(r) * r.samples + (r.upscale > 1 ? r.samples : 0);
+    return this.accept(request, r, meta, units, (id, signal) => this.run(id, r, signal));
+  }
+
+  /**
+   * The hosted super_resolution call: ESRGAN by 2, 3 or 4 in the worker, tiled. Queued, stored and
+   * fetchable like a generation, answered in the success shape with one output.
+   */
+  async superResolution(original: unknown): Promise<GenerationResponse> {
+    const snapshot = snapshotRequest(original);
+    if (!snapshot.ok) return snapshot.error;
+    const r = validateSuperResolution(snapshot.fields);
+    if (isErrorResponse(r)) return r;
+    return this.accept(snapshot.fields, r, { scale: r.scale, runtime: 'local' }, 1, (id, signal) => this.runUpscale(id, r, signal));
+  }
+
+  /**
+   * The hosted base64_crop: the image stored for use as an init image, cropped to its centred square
+   * (at most 1024 px, a multiple of 8) unless crop is "false". Answers {status, messege, link, request_id}.
+   */
+  async base64Crop(original: unknown): Promise<Record<string, unknown> | ErrorResponse> {
+    const r = validateBase64Crop(original);
+    if (isErrorResponse(r)) return r;
+    const image = await loadInitImage(r.image, this.options.fetch ?? ((i, init) => fetch(i, init)), 'image', { timeoutMs: this.options.imageTimeoutMs });
+    if ('status' in image) return image;
+    const outcome = await this.withEngine(() => settle(() => this.options.engine.editImage({ kind: 'crop', image, crop: r.crop })));
+    if (!outcome.ok) return fieldError('image', `The image could not be used: ${outcome.message}.`);
     const id = await this.newId();
-    this.requests.set(id, r);
+    const note = 'image uploaded';
+    return {
+      status: 'success', messege: note, message: note, link: (this.options.toUrl ?? defaultToUrl)(outcome.value.png, false), request_id: id,
+      meta: { W: outcome.value.width, H: outcome.value.height, crop: r.crop ? 'true' : 'false', runtime: 'local' },
+    };
+  }
+
+  /** Queues a validated job, records it as accepted, and answers when it is done (or at once, as processing). */
+  private async accept(
+    request: Record<string, unknown>,
+    job: { webhook: string | null; trackId: string | number | null; instantResponse: boolean },
+    meta: Record<string, unknown>,
+    units: number,
+    run: (id: number, signal: JobSignal) => Promise<JobOutput>,
+  ): Promise<GenerationResponse> {
+    const id = await this.newId();
+    this.processingMeta.set(id, meta);
     // Recorded as accepted before it runs, so that after a reload fetch(id) can say what became of it.
     await this.history?.save(id, { response: this.processing(id), request, createdAt: Date.now(), owner: this.pageId }).catch(() => undefined);
-    const steps = this.unetCalls(r) * r.samples;
     const done = this.jobs
-      .enqueue(id, steps, (signal) => this.withEngine(() => this.run(id, r, signal)))
+      .enqueue(id, units, (signal) => this.withEngine(() => run(id, signal)))
       .catch((e: unknown): JobOutput => ({
         response: errorResponse(e instanceof JobCancelledError ? 'The request was cancelled.' : `The generation failed: ${String(e)}`),
         pngs: [],
       }))
-      .then((out) => this.finish(id, r, request, out))
+      .then((out) => this.finish(id, job, request, out))
       .finally(() => this.finishing.delete(id));
     // Once the job has left the queue and until its record is stored, fetch(id) waits on this
     // instead of missing it (a fetch right after cancel(id) of a queued job, say).
     this.finishing.set(id, done);
-    return r.instantResponse ? this.processing(id) : done;
+    return job.instantResponse ? this.processing(id) : done;
   }
 
   /**
@@ -251,13 +296,17 @@ export class LocalClient {
   }
 
   private processing(id: number): ProcessingResponse {
-    const r = this.requests.get(id);
-    return processingResponse(id, this.jobs.eta(id) ?? 1, `fetch(${id})`, r ? { prompt: r.promptUsed, W: r.width, H: r.height, n_samples: r.samples, steps: r.steps, runtime: 'local' } : {});
+    return processingResponse(id, this.jobs.eta(id) ?? 1, `fetch(${id})`, this.processingMeta.get(id) ?? {});
   }
 
   /** Stores the result for fetch(id), tells the webhook, and hands the response back. */
-  private async finish(id: number, r: NormalizedRequest, request: Record<string, unknown>, out: JobOutput): Promise<SuccessResponse | ErrorResponse> {
-    this.requests.delete(id);
+  private async finish(
+    id: number,
+    r: { webhook: string | null; trackId: string | number | null },
+    request: Record<string, unknown>,
+    out: JobOutput,
+  ): Promise<SuccessResponse | ErrorResponse> {
+    this.processingMeta.delete(id);
     const finished: SuccessResponse | FailedResponse = out.response.status === 'success'
       ? out.response
       : { status: 'failed', id, message: out.response.message, output: '' };
@@ -337,12 +386,70 @@ export class LocalClient {
     }
     const result = outcome.value;
     if (result.timings.stepsRun > 0) this.jobs.recordStepTime(result.timings.denoise / result.timings.stepsRun);
+    const meta = this.meta(r, result, model, job.seed);
+    let pngs = result.images;
+    if (r.upscale > 1) {
+      // The v4 upscale field: each result through super resolution, as the hosted service does.
+      const upscaled: Uint8Array[] = [];
+      for (const png of pngs) {
+        const done = await this.upscaleOnEngine(id, signal, { bytes: png.slice().buffer as ArrayBuffer, mimeType: 'image/png' }, r.upscale as UpscaleFactor);
+        if (!done.ok) return done.kind === 'cancelled' ? cancelled(id) : { response: errorResponse(`The upscale of the result failed: ${done.message}`), pngs: [] };
+        upscaled.push(done.value.png);
+        Object.assign(meta, { W: done.value.width, H: done.value.height });
+      }
+      pngs = upscaled;
+      meta.upscale = r.upscale;
+    }
     const toUrl = this.options.toUrl ?? defaultToUrl;
-    const output = result.images.map((png) => toUrl(png, r.base64));
+    const output = pngs.map((png) => toUrl(png, r.base64));
     return {
-      response: successResponse(id, (performance.now() - started) / 1000, output, this.meta(r, result, model, job.seed)),
-      pngs: result.images,
+      response: successResponse(id, (performance.now() - started) / 1000, output, meta),
+      pngs,
       inputs: jobInputs(job, result.returnedImages),
+    };
+  }
+
+  /** One super-resolution run on the worker, as the running job (its progress answers carry cancel). */
+  private async upscaleOnEngine(id: number, signal: JobSignal, image: EncodedImage, scale: UpscaleFactor): Promise<WorkerOutcome<ImageEditResult>> {
+    this.runningId = id;
+    this.runningSignal = signal;
+    const job: ImageEditJob = { kind: 'upscale', image, scale };
+    const sent = this.options.transfer ? this.options.transfer(job, [image.bytes]) : job;
+    return settle(() => this.options.engine.editImage(sent, this.progress)).finally(() => {
+      this.runningId = null;
+      this.runningSignal = null;
+    });
+  }
+
+  private async runUpscale(id: number, r: SuperResolutionRequest, signal: JobSignal): Promise<JobOutput> {
+    const started = performance.now();
+    if (signal.cancelled) return cancelled(id);
+    let image: EncodedImage | ErrorResponse;
+    try {
+      image = await loadInitImage(r.image, this.options.fetch ?? ((i, init) => fetch(i, init)), r.imageField, { signal: signal.abort, timeoutMs: this.options.imageTimeoutMs });
+    } catch (e) {
+      if (e instanceof ImageFetchAborted) return cancelled(id);
+      throw e;
+    }
+    if ('status' in image) return { response: image, pngs: [] };
+    if (signal.cancelled) return cancelled(id);
+    const outcome = await this.upscaleOnEngine(id, signal, image, r.scale);
+    if (!outcome.ok) {
+      if (outcome.kind === 'cancelled') return cancelled(id);
+      if (outcome.kind === 'init_image') return { response: fieldError(r.imageField, `The image could not be used: ${outcome.message}.`), pngs: [] };
+      return { response: errorResponse(`The upscale failed: ${outcome.message}`), pngs: [] };
+    }
+    const v = outcome.value;
+    const meta: Record<string, unknown> = {
+      W: v.width, H: v.height, scale: r.scale, model: LOCAL_UPSCALER_ID, input_W: v.inputWidth, input_H: v.inputHeight,
+      [r.imageField]: imageReference(r.image), base64: r.base64 ? 'yes' : 'no', track_id: r.trackId, runtime: 'local',
+      timings: { upscale_seconds: round3(v.seconds) },
+    };
+    const toUrl = this.options.toUrl ?? defaultToUrl;
+    return {
+      response: successResponse(id, (performance.now() - started) / 1000, [toUrl(v.png, r.base64)], meta),
+      pngs: [v.png],
+      inputs: { [r.imageField === 'url' ? 'url' : 'init_image']: v.returnedImage },
     };
   }
 
@@ -452,6 +559,10 @@ async function settle<T>(call: () => Promise<WorkerOutcome<T>>): Promise<WorkerO
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function cancelled(id: number): never {
+  throw new JobCancelledError(id);
+}
 
 function defaultToUrl(png: Uint8Array, base64: boolean): string {
   if (base64) {

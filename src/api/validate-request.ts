@@ -42,6 +42,10 @@ const commonFields = {
   use_karras_sigmas: optionalFlagField('use_karras_sigmas'),
   algorithm_type: optionalText('algorithm_type'),
   model_id: optionalText('model_id'),
+  // The community-models (v4) fields: LoRA is refused below until it runs here; upscale runs ESRGAN on the result.
+  lora_model: optionalText('lora_model'),
+  lora_strength: optionalText('lora_strength'),
+  upscale: upscaleField(),
   // Extension: answer at once with a "processing" object instead of waiting for the images.
   instant_response: flagField('instant_response', false),
 };
@@ -66,11 +70,16 @@ const FIELDS = {
   outpaint: outpaintFields,
 } as const;
 
+/** The fields of the image-editing calls (validate-image-request.ts), kept in the history too. */
+const IMAGE_EDIT_FIELDS = ['url', 'scale', 'face_enhance', 'crop'];
+
 /** Every field any endpoint knows, parsed. */
 type ParsedFields = z.output<z.ZodObject<typeof FIELDS.inpaint>> & z.output<z.ZodObject<typeof outpaintFields>>;
 
 /** The request fields the API knows, for any endpoint (the key among them). */
-export const KNOWN_REQUEST_FIELDS: readonly string[] = [...new Set([...Object.keys(FIELDS.inpaint), ...Object.keys(outpaintFields)])];
+export const KNOWN_REQUEST_FIELDS: readonly string[] = [
+  ...new Set([...Object.keys(FIELDS.inpaint), ...Object.keys(outpaintFields), ...IMAGE_EDIT_FIELDS]),
+];
 
 /**
  * The request as history and webhooks keep it: the API's known fields only, each a JSON primitive
@@ -95,6 +104,8 @@ export function storedRequest(request: unknown): Record<string, unknown> {
 
 export interface NormalizedRequest {
   mode: GenerationCall;
+  /** 1 (none), or the factor super resolution enlarges each result by. */
+  upscale: number;
   prompt: string;
   /** The prompt the engine runs: the prompt plus the enhance suffix when asked. */
   promptUsed: string;
@@ -186,6 +197,10 @@ export function validateRequest(endpoint: GenerationCall, request: unknown, know
       if (modifierRefused) add(r.algorithm_type !== undefined ? 'algorithm_type' : 'use_karras_sigmas', modifierRefused);
     }
   }
+  if (r.lora_model !== undefined || r.lora_strength !== undefined) {
+    add(r.lora_model !== undefined ? 'lora_model' : 'lora_strength',
+      'LoRA weights do not run locally yet: leave lora_model and lora_strength out, or send the request to the hosted API (remote or auto mode with a key).');
+  }
   if (r.model_id !== undefined && !knownModels.includes(r.model_id)) {
     add('model_id', `The model id "${r.model_id}" is not available here. Available: ${knownModels.join(', ')}.`);
   }
@@ -194,6 +209,7 @@ export function validateRequest(endpoint: GenerationCall, request: unknown, know
   const v = r as ParsedFields;
   return {
     mode: endpoint,
+    upscale: v.upscale,
     prompt: v.prompt,
     promptUsed: v.enhance_prompt ? v.prompt + ENHANCE_SUFFIX : v.prompt,
     negativePrompt: v.negative_prompt ?? '',
@@ -221,6 +237,27 @@ export function validateRequest(endpoint: GenerationCall, request: unknown, know
 
 export function validateImg2ImgRequest(request: unknown, knownModels: readonly string[]): NormalizedRequest | ErrorResponse {
   return validateRequest('img2img', request, knownModels);
+}
+
+/**
+ * The v4 upscale field: "no"/false/1 for none, "yes"/true for 2x (the hosted meaning), or the factor
+ * 2, 3 or 4 (the bundled ESRGAN graphs' factors).
+ */
+function upscaleField() {
+  return z.preprocess(
+    (v) => {
+      if (v === null || v === undefined || v === false) return 1;
+      if (v === true) return 2;
+      if (typeof v === 'string') {
+        const t = v.trim().toLowerCase();
+        if (t === '' || t === 'no' || t === 'false') return 1;
+        if (t === 'yes' || t === 'true') return 2;
+        return /^\d+$/.test(t) ? Number(t) : v;
+      }
+      return v;
+    },
+    z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)], { error: 'The upscale must be "no", "yes" (2x), or 2, 3 or 4.' }),
+  );
 }
 
 /** The request-level scheduler modifiers that override the model's scheduler config. */

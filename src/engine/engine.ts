@@ -7,6 +7,7 @@ import { createTorchGenerator } from './random.ts';
 import { rgbaToTensor, tensorToRgb } from './image-tensor.ts';
 import { binariseMask } from './inpaint-mask.ts';
 import { applyOverlay } from './outpaint-canvas.ts';
+import { Upscaler, type UpscaledImage } from './super-resolution.ts';
 import { encodeRgbPng } from './png.ts';
 import { runPipeline, usesGuidance, type GenerationInput } from './pipelines/denoising-loop.ts';
 import { encodePrompt, type FamilyEncoders } from './pipelines/index.ts';
@@ -155,6 +156,10 @@ export class Engine {
   /** Where TAESD's decoder lives (the model set "taesd"); null: previews use the linear approximation. */
   private previewSource: ModelSource | null = null;
   private taesd: Promise<TaesdDecoder | null> | null = null;
+  /** The super-resolution graphs (model set "esrgan": x2.onnx, x3.onnx, x4.onnx); null: no upscaling here. */
+  private upscalerSource: ModelSource | null = null;
+  /** One session per factor, made on first use and kept (each is under a megabyte). */
+  private readonly upscalers = new Map<number, Promise<Upscaler>>();
 
   private readonly loopPreference: LoopPreference;
 
@@ -353,6 +358,40 @@ export class Engine {
     const old = this.taesd;
     this.taesd = null;
     void old?.then((d) => d?.release()).catch(() => undefined);
+  }
+
+  setUpscalerModel(source: ModelSource | null): void {
+    this.upscalerSource = source;
+    const old = [...this.upscalers.values()];
+    this.upscalers.clear();
+    for (const u of old) void u.then((x) => x.release()).catch(() => undefined);
+  }
+
+  /**
+   * Super resolution of an image by 2, 3 or 4, in tiles. Progress reports each tile; its answer
+   * `true` (the job was cancelled) stops the upscale before the next tile but one at the latest.
+   */
+  async upscale(image: RgbaImage, scale: number, onProgress?: ProgressSink, shouldStop?: () => boolean): Promise<UpscaledImage> {
+    const source = this.upscalerSource;
+    if (!source) throw new Error('super resolution is not available: this build has no ESRGAN graphs (npm run models makes them)');
+    const file = source.files.find((f) => f.path === `x${scale}.onnx`);
+    if (!file) throw new Error(`super resolution by ${scale} is not available (the upscaler has ${source.files.map((f) => f.path).join(', ')})`);
+    let upscaler = this.upscalers.get(scale);
+    if (!upscaler) {
+      upscaler = (async () => Upscaler.create(`esrgan-x${scale}`, await this.store.getFile(source, file), { ort: this.ort, backend: this.backend.backend }))();
+      // a failed load is not remembered: the next request tries again
+      upscaler.catch(() => this.upscalers.delete(scale));
+      this.upscalers.set(scale, upscaler);
+    }
+    let stopAnswered = false;
+    return (await upscaler).upscale({ data: image.rgba, width: image.width, height: image.height }, {
+      shouldStop: () => stopAnswered || (shouldStop?.() ?? false),
+      onProgress: (tile, tiles) => {
+        void Promise.resolve(onProgress?.({ phase: 'upscale', tile, tiles })).then((answer) => {
+          if (answer === true) stopAnswered = true;
+        }, () => undefined);
+      },
+    });
   }
 
   /** TAESD's decoder when its model loads from the store; a failure only means linear previews. */

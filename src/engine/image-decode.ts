@@ -17,6 +17,13 @@ export class ImageDecodeError extends Error {
   }
 }
 
+/** The size to decode at, and optionally the part of the image to take (all of it when absent). */
+export interface FittedSize {
+  width: number;
+  height: number;
+  crop?: { x: number; y: number; width: number; height: number };
+}
+
 const DECODE_OPTIONS = { colorSpaceConversion: 'none', premultiplyAlpha: 'none' } as const;
 
 export async function decodeImageToRgba(
@@ -43,23 +50,27 @@ export async function decodeImageToRgba(
 export async function decodeImageFitted(
   bytes: ArrayBuffer,
   mimeType: string,
-  fit: (width: number, height: number) => { width: number; height: number },
+  fit: (width: number, height: number) => FittedSize,
   field: ImageField = 'init_image',
-): Promise<RgbaImage> {
+): Promise<RgbaImage & { sourceWidth: number; sourceHeight: number }> {
   let bitmap: ImageBitmap;
-  let size: { width: number; height: number };
+  let size: FittedSize;
+  let source: { width: number; height: number };
   try {
     bitmap = await createImageBitmap(blobOf(bytes, mimeType), DECODE_OPTIONS);
+    source = { width: bitmap.width, height: bitmap.height };
     size = fit(bitmap.width, bitmap.height);
-    if (size.width !== bitmap.width || size.height !== bitmap.height) {
-      const resized = await createImageBitmap(bitmap, { ...DECODE_OPTIONS, resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' });
+    const c = size.crop ?? { x: 0, y: 0, width: bitmap.width, height: bitmap.height };
+    if (size.crop || size.width !== bitmap.width || size.height !== bitmap.height) {
+      const resize = { ...DECODE_OPTIONS, resizeWidth: size.width, resizeHeight: size.height, resizeQuality: 'high' } as const;
+      const resized = await createImageBitmap(bitmap, c.x, c.y, c.width, c.height, resize);
       bitmap.close();
       bitmap = resized;
     }
   } catch (e) {
     throw notDecodable(e, field);
   }
-  return { rgba: readPixels(bitmap, size.width, size.height, field), width: size.width, height: size.height };
+  return { rgba: readPixels(bitmap, size.width, size.height, field), width: size.width, height: size.height, sourceWidth: source.width, sourceHeight: source.height };
 }
 
 function blobOf(bytes: ArrayBuffer, mimeType: string): Blob {

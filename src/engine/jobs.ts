@@ -85,7 +85,9 @@ export type EngineProgress =
   | { phase: 'download'; modelId: string; file: string; loaded: number; total: number | null; fromCache: boolean }
   | { phase: 'load'; modelId: string; message: string }
   | { phase: 'denoise'; sample: number; samples: number; step: number; totalSteps: number; preview?: LivePreviewImage }
-  | { phase: 'decode'; sample: number; samples: number };
+  | { phase: 'decode'; sample: number; samples: number }
+  /** Super resolution: `tile` of `tiles` done. */
+  | { phase: 'upscale'; tile: number; tiles: number };
 
 /**
  * Where progress goes. Its answer to a denoise step may be `true`: the job was cancelled. The engine

@@ -4,3 +4,8 @@ import { encode } from 'fast-png';
 export function encodeRgbPng(rgb: Uint8Array, width: number, height: number): Uint8Array {
   return encode({ width, height, data: rgb, channels: 3, depth: 8 });
 }
+
+/** RGBA, for images whose alpha matters (an upscaled or cropped picture keeps its transparency). */
+export function encodeRgbaPng(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number): Uint8Array {
+  return encode({ width, height, data: rgba, channels: 4, depth: 8 });
+}

@@ -42,6 +42,25 @@ export function jobImageBuffers(job: WorkerJob): ArrayBuffer[] {
   return [...new Set(buffers)];
 }
 
+/** An image job that is no diffusion run: one image in, one PNG out. */
+export type ImageEditJob =
+  /** ESRGAN super resolution by 2, 3 or 4, tiled (super-resolution.ts). */
+  | { kind: 'upscale'; image: EncodedImageBytes; scale: 2 | 3 | 4 }
+  /** The hosted base64_crop: with crop, the centred square, at most 1024 px, sides a multiple of 8. */
+  | { kind: 'crop'; image: EncodedImageBytes; crop: boolean };
+
+export interface ImageEditResult {
+  png: Uint8Array;
+  width: number;
+  height: number;
+  /** The image's own size, as decoded. */
+  inputWidth: number;
+  inputHeight: number;
+  seconds: number;
+  /** The job's encoded image, moved back to the page (as WorkerGeneration does). */
+  returnedImage: EncodedImageBytes;
+}
+
 export type WorkerOutcome<T> =
   | { ok: true; value: T }
   | {
@@ -63,9 +82,19 @@ export interface EngineGenerationApi {
    * previewModel: the TAESD model set for live previews (absent: the linear approximation).
    * helpersUrl: the folder of the engine's helper graphs (engine/). loop: which denoising loop (see Engine).
    */
-  init(options: { wasmPaths: string; backend: BackendPreference; previewModel?: ModelSource; helpersUrl?: string; loop?: LoopPreference }): Promise<BackendChoice>;
+  init(options: {
+    wasmPaths: string;
+    backend: BackendPreference;
+    previewModel?: ModelSource;
+    /** The super-resolution graphs (model set "esrgan"); absent: no upscaling. */
+    upscalerModel?: ModelSource;
+    helpersUrl?: string;
+    loop?: LoopPreference;
+  }): Promise<BackendChoice>;
   loadModel(source: ModelSource, onProgress?: (p: EngineProgress) => void): Promise<WorkerOutcome<LoadedModelInfo>>;
   generate(job: WorkerJob, onProgress?: ProgressSink): Promise<WorkerOutcome<WorkerGeneration>>;
+  /** Upscales or crops an image; progress reports each upscaled tile, and its answer `true` cancels. */
+  editImage(job: ImageEditJob, onProgress?: ProgressSink): Promise<WorkerOutcome<ImageEditResult>>;
   /** Stops the running job before its next step (the progress answer is what guarantees the page's view of it). */
   cancel(): void;
 }

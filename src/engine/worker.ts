@@ -4,10 +4,13 @@ import * as ort from 'onnxruntime-web/webgpu';
 import { DeviceLostError, Engine } from './engine.ts';
 import { decodeImageFitted, decodeImageToRgba, ImageDecodeError } from './image-decode.ts';
 import { fittedSize, NothingToOutpaintError, outpaintCanvas } from './outpaint-canvas.ts';
+import { cropRegion } from './image-crop.ts';
+import { encodeRgbaPng } from './png.ts';
+import { MAX_UPSCALE_INPUT } from './super-resolution.ts';
 import type { EngineProgress, GenerationJob } from './jobs.ts';
 import { JobCancelled } from './pipelines/denoising-loop.ts';
 import { chooseBackend, errorText, type GpuLike, type OrtModule } from './runtime.ts';
-import { jobImageBuffers, type EngineWorkerApi, type WorkerGeneration, type WorkerJob, type WorkerOutcome } from './worker-api.ts';
+import { jobImageBuffers, type EngineWorkerApi, type ImageEditResult, type WorkerGeneration, type WorkerJob, type WorkerOutcome } from './worker-api.ts';
 import {
   BrokenModelFileError, CorruptCacheError, DownloadError, DownloadPaused, IntegrityError, ModelStore, QuotaError,
 } from '../models/model-store.ts';
@@ -93,7 +96,7 @@ async function decodeJobImages(job: WorkerJob): Promise<GenerationJob> {
 }
 
 const api: EngineWorkerApi = {
-  async init({ wasmPaths, backend, previewModel, helpersUrl, loop }) {
+  async init({ wasmPaths, backend, previewModel, upscalerModel, helpersUrl, loop }) {
     ort.env.wasm.wasmPaths = wasmPaths;
     // ORT warns on every session that shape ops run on the CPU, which is by design; keep real errors.
     ort.env.logLevel = 'error';
@@ -107,6 +110,7 @@ const api: EngineWorkerApi = {
       helperGraph: helpersUrl ? memoized((file) => fetchBytes(new URL(file, helpersUrl).href)) : undefined,
     });
     engine.setPreviewModel(previewModel ?? null);
+    engine.setUpscalerModel(upscalerModel ?? null);
     return choice;
   },
   async loadModel(source, onProgress) {
@@ -129,6 +133,30 @@ const api: EngineWorkerApi = {
     }, 'engine').finally(() => {
       busyModel = null;
     });
+  },
+  editImage(job, onProgress) {
+    cancelRequested = false;
+    return outcome(async () => {
+      const started = performance.now();
+      const fit = (w: number, h: number) => (job.kind === 'crop' ? cropRegion(w, h, job.crop) : { width: w, height: h });
+      const image = await decodeImageFitted(job.image.bytes, job.image.mimeType, fit, 'init_image');
+      let png: Uint8Array;
+      let size = { width: image.width, height: image.height };
+      if (job.kind === 'crop') {
+        png = encodeRgbaPng(image.rgba, image.width, image.height);
+      } else {
+        if (Math.max(image.width, image.height) > MAX_UPSCALE_INPUT) {
+          throw new ImageDecodeError(`it is ${image.width}x${image.height}; the upscaler takes images up to ${MAX_UPSCALE_INPUT} px on a side`, 'init_image');
+        }
+        const upscaled = await requireEngine().upscale(image, job.scale, onProgress, () => cancelRequested);
+        png = encodeRgbaPng(upscaled.data, upscaled.width, upscaled.height);
+        size = { width: upscaled.width, height: upscaled.height };
+      }
+      const value: ImageEditResult = {
+        png, ...size, inputWidth: image.sourceWidth, inputHeight: image.sourceHeight, seconds: (performance.now() - started) / 1000, returnedImage: job.image,
+      };
+      return Comlink.transfer(value, [png.buffer as ArrayBuffer, job.image.bytes]);
+    }, 'engine');
   },
   cancel() {
     cancelRequested = true;

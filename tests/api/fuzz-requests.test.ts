@@ -75,6 +75,7 @@ const engine: EngineGenerationApi = {
       },
     };
   },
+  editImage: async () => ({ ok: false, kind: 'engine', message: 'no image editing in this test' }),
   cancel: () => undefined,
 };
 
@@ -136,6 +137,9 @@ function plausible(field: string): fc.Arbitrary<unknown> {
       return mostly(fc.constantFrom('yes', 'no', true, false), fc.constant('maybe'));
     case 'instant_response': return mostly(fc.constantFrom('no', false), fc.constant('yes'));
     case 'track_id': return fc.oneof(fc.integer(), fc.string({ maxLength: 10 }), fc.constant(null));
+    // LoRA is refused until it runs locally; upscale asks the engine's super resolution.
+    case 'lora_model': case 'lora_strength': return mostly(fc.constant(null), fc.constantFrom('add_detail', '0.7'));
+    case 'upscale': return mostly(fc.constantFrom('no', null, 1, '1', false), fc.constantFrom('2', 'yes', 5, 'maybe'));
     default: return fc.string({ maxLength: 10 });
   }
 }

@@ -6,7 +6,7 @@ import { ENHANCE_SUFFIX } from '../../src/api/validate-request.ts';
 import type { LoadedModelInfo } from '../../src/engine/engine.ts';
 import type { EngineProgress, GenerationResult, ProgressSink } from '../../src/engine/jobs.ts';
 import type { BackendChoice } from '../../src/engine/runtime.ts';
-import type { EngineGenerationApi, WorkerJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
+import type { EngineGenerationApi, ImageEditJob, ImageEditResult, WorkerJob, WorkerOutcome } from '../../src/engine/worker-api.ts';
 
 type WorkerImg2ImgJob = Extract<WorkerJob, { mode: 'img2img' }>;
 import type { CatalogueEntry } from '../../src/models/catalogue.ts';
@@ -99,6 +99,25 @@ class FakeEngine implements EngineGenerationApi {
     await new Promise((resolve) => setTimeout(resolve, this.delays.get(job.prompt) ?? 0));
     this.events.push({ what: 'end', prompt: job.prompt });
     return this.outcome(job);
+  }
+
+  readonly edits: ImageEditJob[] = [];
+  /** Tiles each upscale reports (one progress event each). */
+  upscaleTiles = 2;
+  /** While set, an upscale waits for it before its first tile. */
+  upscaleHold: Promise<void> | null = null;
+
+  async editImage(job: ImageEditJob, onProgress?: ProgressSink): Promise<WorkerOutcome<ImageEditResult>> {
+    this.edits.push(job);
+    await this.upscaleHold;
+    const factor = job.kind === 'upscale' ? job.scale : 1;
+    for (let tile = 1; job.kind === 'upscale' && tile <= this.upscaleTiles; tile++) {
+      if ((await onProgress?.({ phase: 'upscale', tile, tiles: this.upscaleTiles })) === true) return { ok: false, kind: 'cancelled', message: 'cancelled' };
+    }
+    return {
+      ok: true,
+      value: { png: outputPng(100 + factor), width: 2 * factor, height: 2 * factor, inputWidth: 2, inputHeight: 2, seconds: 0.01, returnedImage: job.image },
+    };
   }
 
   cancel(): void {
@@ -639,5 +658,72 @@ describe('LocalClient: queue, models, progress, cancel', () => {
     expect(posted[0].url).toBe('https://hooks.example/done');
     expect(posted[0].payload).toMatchObject({ status: 'success', id: 1, track_id: 'T-1' });
     expect(JSON.stringify(posted[0].payload)).not.toContain('secret-key');
+  });
+});
+
+describe('super resolution and base64_crop (the image-editing calls)', () => {
+  it('super_resolution fetches url, upscales on the engine, and answers the success shape, fetchable by id', async () => {
+    const { client, engine, fetchFn } = setup();
+    const r = (await client.superResolution({ key: '', url: INIT_URL, scale: '2', face_enhance: false, track_id: 7 })) as SuccessResponse;
+    expect(r.status).toBe('success');
+    expect(r.output).toHaveLength(1);
+    expect(r.meta).toMatchObject({ W: 4, H: 4, scale: 2, model: 'esrgan-slim', url: INIT_URL, runtime: 'local', track_id: 7 });
+    expect(fetchFn).toHaveBeenCalledTimes(1);
+    expect(engine.edits.map((e) => e.kind === 'upscale' && e.scale)).toEqual([2]);
+    expect(await client.fetch(r.id)).toEqual(r);
+  });
+
+  it('defaults to 4x, takes init_image too, and refuses face_enhance, an unknown upscaler and a missing image by field', async () => {
+    const { client, engine } = setup();
+    const r = (await client.superResolution({ init_image: INIT_URL })) as SuccessResponse;
+    expect(r.meta).toMatchObject({ scale: 4, init_image: INIT_URL });
+    const refused = (await client.superResolution({ url: INIT_URL, face_enhance: 'yes', model_id: 'RealESRGAN_x4plus', scale: 8 })) as ErrorResponse;
+    expect(Object.keys(refused.message as Record<string, string[]>).sort()).toEqual(['face_enhance', 'model_id', 'scale']);
+    expect(((refused.message as Record<string, string[]>).face_enhance)[0]).toMatch(/does not run locally/);
+    expect(((await client.superResolution({ scale: 2 })) as ErrorResponse).message).toEqual({ url: [expect.stringMatching(/url field is required/)] });
+    expect(engine.edits).toHaveLength(1);
+  });
+
+  it('a cancel during the upscale ends it as cancelled', async () => {
+    const { client, engine } = setup();
+    engine.upscaleTiles = 5;
+    let release = () => undefined as void;
+    engine.upscaleHold = new Promise<void>((resolve) => (release = resolve));
+    const pending = client.superResolution({ url: INIT_URL, scale: 3 });
+    await vi.waitFor(() => expect(engine.edits).toHaveLength(1));
+    expect(client.cancel()).toBe(true);
+    release();
+    expect(await pending).toEqual({ status: 'error', message: 'The request was cancelled.' });
+  });
+
+  it('upscale on text2img runs super resolution on every sample and reports the upscaled size', async () => {
+    const { client, engine } = setup();
+    engine.outcome = (job) => ({
+      ok: true,
+      value: {
+        images: Array.from({ length: job.samples }, (_, i) => outputPng(i)), seeds: [job.seed, job.seed + 1], width: job.width, height: job.height,
+        scheduler: 'PNDMScheduler', promptTruncated: false, safetyChecked: false, nsfw: [], hasSafetyChecker: false, timings: { total: 0.1, denoise: 0.1, stepsRun: 2 },
+      },
+    });
+    const r = (await client.img2img({ ...SEED_EXAMPLE, samples: 2, upscale: '2' })) as SuccessResponse;
+    expect(r.status).toBe('success');
+    expect(r.meta).toMatchObject({ upscale: 2, W: 4, H: 4 });
+    expect(engine.edits.map((e) => e.kind === 'upscale' && e.scale)).toEqual([2, 2]);
+    expect(((await client.img2img({ ...SEED_EXAMPLE, upscale: 'maybe' })) as ErrorResponse).message).toEqual({ upscale: [expect.stringMatching(/"no", "yes"/)] });
+  });
+
+  it('refuses lora_model and lora_strength with the reason, before anything runs', async () => {
+    const { client, engine } = setup();
+    const r = (await client.img2img({ ...SEED_EXAMPLE, lora_model: 'more_details', lora_strength: '0.6' })) as ErrorResponse;
+    expect((r.message as Record<string, string[]>).lora_model[0]).toMatch(/LoRA weights do not run locally yet/);
+    expect(engine.jobs).toHaveLength(0);
+  });
+
+  it('base64_crop answers {status, messege, link, request_id} with the cropped size', async () => {
+    const { client, engine } = setup();
+    const r = (await client.base64Crop({ key: '', image: `data:image/png;base64,${Buffer.from(INIT_PNG).toString('base64')}`, crop: 'true' })) as Record<string, unknown>;
+    expect(r).toMatchObject({ status: 'success', messege: 'image uploaded', link: expect.stringMatching(/^https:\/\/out\.example\//), request_id: expect.any(Number) });
+    expect(engine.edits[0]).toMatchObject({ kind: 'crop', crop: true });
+    expect(((await client.base64Crop({ crop: 'false' })) as ErrorResponse).message).toEqual({ image: [expect.stringMatching(/required/)] });
   });
 });

@@ -24,6 +24,7 @@ const engine: EngineGenerationApi = {
       safetyChecked: false, nsfw: [], hasSafetyChecker: false, timings: { total: 0.1, denoise: 0.1, stepsRun: 2 },
     },
   }),
+  editImage: async () => ({ ok: false, kind: 'engine', message: 'no image editing in this test' }),
   cancel: () => undefined,
 };
 

@@ -66,6 +66,8 @@ describe('the seed document example request', () => {
       modelId: undefined,
       mode: 'img2img',
       maskImage: undefined,
+      overlapWidth: undefined,
+      upscale: 1,
       instantResponse: false,
     } satisfies NormalizedRequest);
   });
