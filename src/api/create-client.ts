@@ -1,18 +1,24 @@
 /**
  * createClient(): the library's entry point. The same hosted-API calls run on the local engine
  * (a Web Worker), on the hosted service (remote, needs a key), or "auto": locally when a backend
- * and the model are available here, remotely when not, or when the GPU fails mid-run.
+ * and the model are available here, remotely when not, or when the GPU fails mid-run. Every call
+ * of the endpoint table (endpoints.ts) is a method, named in camelCase (super_resolution ->
+ * superResolution), and `call(name, request)` reaches any of them by its hosted name.
  */
 import type { LoopPreference } from '../engine/engine.ts';
 import { proxy, startEngineWorker, transfer } from './engine-worker.ts';
 import { isDeviceFailure, LocalClient } from './local-client.ts';
 import { createRequestRouter, type ClientMode } from './request-router.ts';
 import { DEFAULT_ENDPOINT, RemoteClient } from './remote-client.ts';
-import { errorResponse, type ErrorResponse, type FetchResponse, type GenerationResponse, type SystemLoadResponse } from './responses.ts';
+import {
+  errorResponse, type CallResponse, type ErrorResponse, type FetchResponse, type GenerationResponse, type SystemLoadResponse,
+} from './responses.ts';
+import { ENDPOINTS, methodName, type EndpointName, type EndpointSpec, type LocalHandlers, type MethodName } from './endpoints.ts';
 import type { BackendChoice, BackendPreference } from '../engine/runtime.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import type { EngineWorkerApi, ModelManagementApi } from '../engine/worker-api.ts';
 import { ModelManager } from './model-manager.ts';
+import { modelList } from './model-list.ts';
 import { realModels } from '../models/real-models.ts';
 import type { LoadedModelInfo } from '../engine/engine.ts';
 import { DEFAULT_MODEL_ID, loadGeneratedModels, type CatalogueEntry } from '../models/catalogue.ts';
@@ -44,7 +50,19 @@ export interface ClientOptions {
   onProgress?: (p: EngineProgress & { id: number | null }) => void;
 }
 
-export interface Client {
+/** The calls whose methods keep their own signatures (they predate the table). */
+type CoreCall = 'text2img' | 'img2img' | 'inpaint' | 'fetch' | 'system_load';
+
+/** One method per other call of the endpoint table, named in camelCase. */
+export type EndpointMethods = {
+  readonly [N in Exclude<EndpointName, CoreCall> as MethodName<N>]: (request?: unknown) => Promise<CallResponse>;
+};
+
+export interface Client extends EndpointMethods {
+  /** Any call of the endpoint table by its hosted name, e.g. call('super_resolution', {url, scale}). */
+  call(name: EndpointName | (string & {}), request?: unknown): Promise<CallResponse>;
+  /** The endpoint table, for listing the calls (name, group, path, fields, local). */
+  readonly endpoints: readonly EndpointSpec<EndpointName>[];
   text2img(request: unknown): Promise<GenerationResponse>;
   img2img(request: unknown): Promise<GenerationResponse>;
   inpaint(request: unknown): Promise<GenerationResponse>;
@@ -87,6 +105,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
       wasmPaths: new URL('ort/', base).href,
       backend: options.backend ?? 'auto',
       previewModel: generated.previewDecoder ?? undefined,
+      upscalerModel: generated.upscaler ?? undefined,
       helpersUrl: new URL('engine/', base).href,
       loop: options.loop,
     });
@@ -105,6 +124,7 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     storedKey,
     local,
     remote,
+    localHandlers: local && modelStore ? localHandlers(local, modelStore) : {},
     backend,
     models,
     defaultModelId,
@@ -113,7 +133,17 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     isDeviceFailure,
   });
 
+  const methods: Record<string, (request?: unknown) => Promise<CallResponse>> = {};
+  for (const entry of ENDPOINTS) {
+    if (CORE_CALLS.has(entry.name)) continue;
+    methods[methodName(entry.name)] = (r) => neverThrows(() => router.call(entry.name, r));
+  }
+
   return {
+    // Built from the table above: one entry per EndpointMethods member, by the same camelCase rule.
+    ...(methods as unknown as EndpointMethods),
+    call: (name, r) => neverThrows(() => router.call(name, r)),
+    endpoints: ENDPOINTS,
     text2img: (r) => neverThrows(() => router.generate('text2img', r)),
     img2img: (r) => neverThrows(() => router.generate('img2img', r)),
     inpaint: (r) => neverThrows(() => router.generate('inpaint', r)),
@@ -133,6 +163,25 @@ export async function createClient(options: ClientOptions = {}): Promise<Client>
     defaultModelId,
     prepare: async () => (local ? local.prepare(defaultModelId) : null),
     modelStore,
+  };
+}
+
+const CORE_CALLS: ReadonlySet<string> = new Set<CoreCall>(['text2img', 'img2img', 'inpaint', 'fetch', 'system_load']);
+
+/**
+ * The local engine's calls by name: the generation calls, the image-editing and v4 calls the local
+ * client answers (LocalClient.handlers), and model_list from the model store, which knows what is
+ * downloaded.
+ */
+function localHandlers(local: LocalClient, store: ModelManager): LocalHandlers {
+  return {
+    text2img: (r) => local.text2img(r),
+    img2img: (r) => local.img2img(r),
+    inpaint: (r) => local.inpaint(r),
+    fetch: (r) => local.fetch(r.id),
+    system_load: async () => local.systemLoad(),
+    ...local.handlers(),
+    model_list: async () => modelList(local.models, (id) => store.status(id)),
   };
 }
 

@@ -1,17 +1,22 @@
 /**
- * The remote backend: the hosted Stable Diffusion API (stablediffusionapi.com, v3) called with the
- * app's request objects unchanged. It waits out queued jobs, retries what is safe to retry, and
+ * The remote backend: the hosted Stable Diffusion API (stablediffusionapi.com / modelslab) called
+ * with the app's request objects unchanged, at the paths of the endpoint table (endpoints.ts). It
+ * waits out queued jobs with each call's own fetch rule, retries what is safe to retry, and
  * answers every failure with an error response rather than an exception. DOM-free: fetch,
  * AbortController and setTimeout only, so it runs in a page, a worker or Node alike.
  *
  * The API key travels only in JSON bodies POSTed to the endpoint's own origin: never in a URL,
  * never in a message, never to a fetch_result or redirect on another host.
  */
-import { errorResponse, type ErrorResponse, type FetchResponse, type SuccessResponse } from './responses.ts';
+import { errorResponse, type CallResponse, type ErrorResponse, type FetchResponse, type SuccessResponse } from './responses.ts';
 import { snapshotRequest } from './request-snapshot.ts';
 import {
-  excerpt, normalizeError, readHostedAnswer, type FailedResponse, type HostedAnswer, type ProcessingResponse, type SystemLoadResponse,
+  excerpt, normalizeError, readAnswer, type FailedResponse, type HostedAnswer, type PassThroughAnswer, type ProcessingResponse,
+  type SystemLoadResponse,
 } from './remote-responses.ts';
+import {
+  byName, ENDPOINTS, fetchCallText, fetchRequest, fillPath, type EndpointName, type EndpointSpec, type ResponseKind,
+} from './endpoints.ts';
 
 export type { FailedResponse, ProcessingResponse, SystemLoadResponse } from './remote-responses.ts';
 
@@ -47,6 +52,8 @@ const MAX_POLL_MS = 30_000;
 const FIRST_BACKOFF_MS = 500;
 
 type Json = Record<string, unknown>;
+type Answer = HostedAnswer | PassThroughAnswer;
+type Entry = EndpointSpec<EndpointName>;
 
 /** One HTTP exchange: a parsed body, or an error and whether trying again is safe. */
 type Exchange = { ok: true; body: unknown } | { ok: false; error: ErrorResponse; retry: boolean };
@@ -92,6 +99,30 @@ export class RemoteClient {
   }
 
   /**
+   * Any call of the endpoint table, POSTed to its path with the request unchanged (path fields such
+   * as `training_id` go into the path instead of the body). A processing answer is polled with the
+   * call's fetch rule until it settles; a job that fails there answers an error (the call that
+   * reads its state still shows the failed object). Answers that are not the generation shape (a
+   * list, a record, super_resolution's single URL) come back as the service sent them, keys removed.
+   */
+  async call(name: string, request?: unknown): Promise<CallResponse> {
+    const entry = byName(name);
+    if (!entry) return errorResponse(unknownEndpoint(name));
+    if (entry.name === 'text2img' || entry.name === 'img2img' || entry.name === 'inpaint') return this.generate(entry.name, request);
+    const epoch = this.epoch;
+    // Calls that take nothing but the key (system_load, model_list) may be made without a request.
+    const snapshot = request === undefined || request === null ? { ok: true as const, fields: {} } : snapshotRequest(request);
+    if (!snapshot.ok) return typeof request === 'object' ? snapshot.error : errorResponse(`The ${name} request must be a JSON object.`);
+    const key = requestKey(snapshot.fields) || this.storedKey();
+    const blocked = this.precheck(key);
+    if (blocked) return blocked;
+    const waits = entry.fetch !== null;
+    const settled = await this.run(entry, snapshot.fields, key, epoch, waits);
+    if (waits && isFailed(settled)) return errorResponse(`The hosted API could not complete request ${settled.id}: ${messageText(settled.message)}`);
+    return settled;
+  }
+
+  /**
    * The current state of an earlier request, as the service reports it (processing included);
    * with `wait`, polls until it is done as the generation calls do.
    */
@@ -101,12 +132,13 @@ export class RemoteClient {
     const blocked = this.precheck(key);
     if (blocked) return blocked;
     if ((typeof id !== 'number' && typeof id !== 'string') || String(id).trim() === '') {
-      return errorResponse({ id: ['A request id is needed to fetch a result.'] });
+      return errorResponse({ id: [MISSING_ID] });
     }
-    const answer = await this.call(this.fetchUrl(id), { key }, epoch, key);
+    const entry = endpoint('fetch');
+    const answer = generationShape(await this.run(entry, { id }, key, epoch, false), key);
     if (answer.status === 'ok') return unexpectedStatus('ok');
     if (answer.status === 'processing' && options.wait) {
-      const settled = await this.poll(answer, epoch, key);
+      const settled = generationShape(await this.poll(answer, epoch, key, entry), key);
       return settled.status === 'ok' ? unexpectedStatus('ok') : settled;
     }
     return answer;
@@ -117,7 +149,7 @@ export class RemoteClient {
     const key = options.key?.trim() || this.storedKey();
     const blocked = this.precheck(key);
     if (blocked) return blocked;
-    const answer = await this.call(this.url('system_load'), { key }, epoch, key);
+    const answer = generationShape(await this.run(endpoint('system_load'), {}, key, epoch, false), key);
     if (answer.status === 'ok' || answer.status === 'error') return answer;
     return unexpectedStatus(answer.status);
   }
@@ -141,8 +173,7 @@ export class RemoteClient {
     const key = requestKey(fields) || this.storedKey();
     const blocked = this.precheck(key);
     if (blocked) return blocked;
-    const answer = await this.call(this.url(name), { ...fields, key }, epoch, key);
-    const settled = answer.status === 'processing' ? await this.poll(answer, epoch, key) : answer;
+    const settled = generationShape(await this.run(endpoint(name), fields, key, epoch, true), key);
     switch (settled.status) {
       case 'success':
       case 'error':
@@ -153,6 +184,18 @@ export class RemoteClient {
       default:
         return unexpectedStatus(settled.status);
     }
+  }
+
+  /**
+   * Sends one call of the table: its path filled from the request, the rest of the request and the
+   * key in the body; with `wait`, a processing answer is polled until it settles.
+   */
+  private async run(entry: Entry, fields: Json, key: string, epoch: number, wait: boolean): Promise<Answer> {
+    const filled = fillPath(entry, fields);
+    if (!filled.ok) return errorResponse({ [filled.missing]: [missingField(entry, filled.missing)] });
+    const answer = await this.post(`${this.endpoint}${filled.path}`, { ...filled.body, key }, epoch, key, entry.response);
+    if (!wait || !isProcessing(answer)) return answer;
+    return this.poll(answer, epoch, key, entry);
   }
 
   /** The reasons not to send anything at all. */
@@ -171,23 +214,25 @@ export class RemoteClient {
     }
   }
 
-  private url(name: string): string {
-    return `${this.endpoint}/api/v3/${name}`;
-  }
-
-  private fetchUrl(id: number | string): string {
-    return this.url(`fetch/${encodeURIComponent(String(id))}`);
-  }
-
-  /** Waits out a processing job until it settles, the poll limit passes, or the call is cancelled. */
-  private async poll(first: ProcessingResponse, epoch: number, key: string): Promise<HostedAnswer> {
-    let answer: HostedAnswer = first;
+  /**
+   * Waits out a processing job until it settles, the poll limit passes, or the call is cancelled.
+   * `entry` is the call that queued it: its fetch rule says where to ask, its response kind how to
+   * read the answers (a call that reads a job's state follows itself).
+   */
+  private async poll(first: ProcessingResponse, epoch: number, key: string, entry: Entry): Promise<Answer> {
+    const via = entry.fetch === null ? entry : entry.fetch === 'fetch_result' ? null : endpoint(entry.fetch);
+    let answer: Answer = first;
     let elapsedMs = 0;
-    while (answer.status === 'processing') {
+    while (isProcessing(answer)) {
       const job: ProcessingResponse = answer;
-      const still = (why: string) => errorResponse(`${why} Request ${job.id} may still finish on the hosted API; fetch it later with fetch(${job.id}).`);
+      const later = via ? fetchCallText(via, job.id) : 'its fetch_result';
+      const still = (why: string) => errorResponse(`${why} Request ${job.id} may still finish on the hosted API; fetch it later with ${later}.`);
       if (elapsedMs >= this.pollLimitMs) {
-        return errorResponse(`The hosted API is still processing request ${job.id} after ${Math.round(elapsedMs / 1000)} s; fetch it later with fetch(${job.id}).`);
+        return errorResponse(`The hosted API is still processing request ${job.id} after ${Math.round(elapsedMs / 1000)} s; fetch it later with ${later}.`);
+      }
+      const target = this.pollTarget(job, via);
+      if (!target) {
+        return errorResponse(`The hosted API is processing request ${job.id} but gave no fetch_result on its own origin to follow (${entry.name} has no fetch call).`);
       }
       const etaMs = Number.isFinite(job.eta) ? job.eta * 1000 : MIN_POLL_MS;
       const waitMs = Math.min(clamp(etaMs, MIN_POLL_MS, MAX_POLL_MS), this.pollLimitMs - elapsedMs);
@@ -195,28 +240,34 @@ export class RemoteClient {
       elapsedMs += waitMs;
       if (epoch !== this.epoch) return still('The request was cancelled.');
       const started = Date.now();
-      const next = await this.call(this.pollUrl(job), { key }, epoch, key);
+      const next = await this.post(target.url, { ...target.body, key }, epoch, key, entry.response);
       elapsedMs += Date.now() - started;
       // A transport failure while polling must not lose the job: say how to get it back.
-      if (next.status === 'error' && typeof next.message === 'string' && isTransportMessage(next.message)) return still(next.message);
+      if (!Array.isArray(next) && next.status === 'error' && typeof next.message === 'string' && isTransportMessage(next.message)) return still(next.message);
       answer = next;
     }
     return answer;
   }
 
-  /** fetch_result when it is on the endpoint's origin; otherwise our own fetch URL, so the key stays home. */
-  private pollUrl(job: ProcessingResponse): string {
-    if (job.fetch_result && originOf(job.fetch_result) === this.origin) return job.fetch_result;
-    return this.fetchUrl(job.id);
+  /**
+   * Where to ask for a job's state: fetch_result when it is on the endpoint's origin, otherwise the
+   * fetch call's own path, so the key stays home. The fetch call's body fields (v4's request_id)
+   * go along either way. Null when there is neither.
+   */
+  private pollTarget(job: ProcessingResponse, via: Entry | null): { url: string; body: Json } | null {
+    const request = via ? fetchRequest(via, job.id) : null;
+    const body = request?.body ?? {};
+    if (job.fetch_result && originOf(job.fetch_result) === this.origin) return { url: job.fetch_result, body };
+    return request ? { url: `${this.endpoint}${request.path}`, body } : null;
   }
 
   /** POSTs with retries on network errors and 5xx, and reads the answer. */
-  private async call(url: string, body: Json, epoch: number, key: string): Promise<HostedAnswer> {
+  private async post(url: string, body: Json, epoch: number, key: string, kind: ResponseKind): Promise<Answer> {
     for (let attempt = 0; ; attempt++) {
       if (epoch !== this.epoch) return errorResponse(CANCELLED);
       if (!this.online()) return errorResponse(OFFLINE_MESSAGE);
       const exchange = await this.exchange(url, body, key);
-      if (exchange.ok) return readHostedAnswer(exchange.body, key);
+      if (exchange.ok) return readAnswer(exchange.body, key, kind);
       if (!exchange.retry || attempt >= this.retries) return exchange.error;
       await this.sleep(FIRST_BACKOFF_MS * 2 ** attempt);
     }
@@ -307,6 +358,46 @@ function redact(text: string, key: string): string {
 }
 
 const CANCELLED = 'The request was cancelled.';
+const MISSING_ID = 'A request id is needed to fetch a result.';
+
+/** A table entry by a name known to be in it (the names used here are checked by the compiler). */
+function endpoint(name: EndpointName): Entry {
+  const entry = byName(name);
+  if (!entry) throw new Error(`The endpoint table has no ${name}.`);
+  return entry;
+}
+
+function unknownEndpoint(name: string): string {
+  return `There is no hosted call named "${name}". Known calls: ${ENDPOINTS.map((e) => e.name).join(', ')}.`;
+}
+
+function missingField(entry: Entry, field: string): string {
+  if (field === 'id') return MISSING_ID;
+  return `The ${field.replace(/_/g, ' ')} is needed: ${entry.name} takes it in its path.`;
+}
+
+function isProcessing(answer: Answer): answer is ProcessingResponse {
+  return !Array.isArray(answer) && answer.status === 'processing';
+}
+
+function isFailed(answer: Answer): answer is FailedResponse {
+  return !Array.isArray(answer) && answer.status === 'failed';
+}
+
+function messageText(message: unknown): string {
+  return typeof message === 'string' ? message : JSON.stringify(message);
+}
+
+/**
+ * An answer read with a generation kind ('images', 'system-load') is always one of the API's own
+ * shapes (readAnswer passes nothing else through for those kinds); this says so to the compiler
+ * and turns anything else into an error rather than trusting it.
+ */
+function generationShape(answer: Answer, key: string): HostedAnswer {
+  if (!Array.isArray(answer) && ['success', 'error', 'processing', 'failed', 'ok'].includes(String(answer.status))) return answer as HostedAnswer;
+  const text = JSON.stringify(answer) ?? String(answer);
+  return errorResponse(`The hosted API sent an answer this app does not understand: ${excerpt(key ? text.split(key).join('***') : text)}`);
+}
 const NETWORK_PREFIX = 'The hosted API could not be reached:';
 
 function isTransportMessage(message: string): boolean {

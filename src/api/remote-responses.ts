@@ -4,14 +4,17 @@
  * so everything here is checked, never trusted, and anything unexpected becomes an error response.
  */
 import {
-  errorResponse, type ErrorResponse, type FailedResponse, type FieldErrors, type ProcessingResponse, type SuccessResponse, type SystemLoadResponse,
+  errorResponse, type ErrorResponse, type FailedResponse, type FieldErrors, type HostedObject, type ProcessingResponse, type SuccessResponse,
+  type SystemLoadResponse,
 } from './responses.ts';
-
-import { plainObject } from './plain-json.ts';
+import type { ResponseKind } from './endpoints.ts';
+import { plainObject, toPlainJson } from './plain-json.ts';
 
 export type { FailedResponse, ProcessingResponse, SystemLoadResponse } from './responses.ts';
 
 export type HostedAnswer = SuccessResponse | ErrorResponse | ProcessingResponse | FailedResponse | SystemLoadResponse;
+/** An answer read for a call whose result is not the generation shape: the service's object or list. */
+export type PassThroughAnswer = HostedObject | unknown[];
 
 type Json = Record<string, unknown>;
 
@@ -104,4 +107,32 @@ function unexpected(body: unknown, key: string): ErrorResponse {
   }
   if (key) text = text.split(key).join('***');
   return errorResponse(`The hosted API sent an answer this app does not understand: ${excerpt(text)}`);
+}
+
+/**
+ * Reads an answer for a call whose response kind the endpoint table gives. The generation shapes
+ * ('images', 'system-load') are read strictly, as readHostedAnswer does; the others pass through
+ * as plain JSON (with the same key stripping and redaction) instead of being rejected for not
+ * looking like a text2img answer. Processing, failed and error answers are read the same way for
+ * every kind, so polling and error normalization work for every call.
+ */
+export function readAnswer(received: unknown, key: string, kind: ResponseKind): HostedAnswer | PassThroughAnswer {
+  if (kind === 'images' || kind === 'system-load') return readHostedAnswer(received, key);
+  if (Array.isArray(received)) {
+    if (kind === 'image') return unexpected(received, key);
+    const list = toPlainJson(received, { redact: key });
+    return Array.isArray(list) ? list : [];
+  }
+  if (!isObject(received)) return unexpected(received, key);
+  const status = received.status;
+  if (status === 'processing' || status === 'failed' || status === 'error') return readHostedAnswer(received, key);
+  const body = plainObject(received, { redact: key });
+  if (kind === 'image') {
+    // super_resolution v3 answers one URL string; its v6 successor a list of them: both are one image's answer.
+    const output = body.output;
+    const isUrls = typeof output === 'string' || (Array.isArray(output) && output.every((u) => typeof u === 'string'));
+    if (status !== 'success' || !isUrls) return unexpected(body, key);
+    return { ...body, meta: { ...(isObject(body.meta) ? body.meta : {}), runtime: 'remote' } };
+  }
+  return body as HostedObject;
 }

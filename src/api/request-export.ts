@@ -5,10 +5,11 @@
  */
 import { DEFAULT_ENDPOINT } from './remote-client.ts';
 import type { Endpoint } from './validate-request.ts';
+import { byName, fillPath, type EndpointName } from './endpoints.ts';
 
 export interface ExportedRequest {
-  endpoint: Endpoint;
-  /** Where to POST it: <base>/api/v3/<endpoint>. */
+  endpoint: EndpointName;
+  /** Where to POST it: <base> and the call's path in the endpoint table (path fields filled in). */
   url: string;
   /** The request body, `key` first and empty. */
   body: Record<string, unknown>;
@@ -53,22 +54,33 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function hostedUrl(endpoint: Endpoint, base: string = DEFAULT_ENDPOINT): string {
-  return `${base.trim().replace(/\/+$/, '')}/api/v3/${endpoint}`;
+/**
+ * The URL a call is POSTed to: the base and the call's path in the endpoint table. A path field
+ * (fine_tune_status's training_id) is filled from `fields` when given, else left as `{training_id}`.
+ */
+export function hostedUrl(endpoint: EndpointName, base: string = DEFAULT_ENDPOINT, fields: Record<string, unknown> = {}): string {
+  const entry = byName(endpoint);
+  if (!entry) throw new Error(`The endpoint table has no ${endpoint}.`);
+  const filled = fillPath(entry, fields);
+  return `${base.trim().replace(/\/+$/, '')}${filled.ok ? filled.path : entry.path}`;
 }
 
 /** The hosted API request that reproduces a stored result, with an empty key. */
 export function exportRequest(
-  endpoint: Endpoint,
+  endpoint: EndpointName,
   request: Record<string, unknown>,
   meta: Record<string, unknown> = {},
   base: string = DEFAULT_ENDPOINT,
 ): ExportedRequest {
+  const entry = byName(endpoint);
+  const reproducible = reproducibleRequest(request, meta);
+  // A field the path carries is not sent again in the body.
+  const filled = entry ? fillPath(entry, reproducible) : null;
   // `key` first, as the hosted API's own examples write it.
-  const body: Record<string, unknown> = { key: '', ...reproducibleRequest(request, meta) };
-  const url = hostedUrl(endpoint, base);
+  const body: Record<string, unknown> = { key: '', ...(filled?.ok ? filled.body : reproducible) };
+  const url = hostedUrl(endpoint, base, reproducible);
   const warnings: string[] = [];
-  for (const field of ['init_image', 'mask_image']) {
+  for (const field of ['init_image', 'mask_image', 'image', 'url', 'control_image']) {
     const v = body[field];
     if (typeof v === 'string' && v.startsWith('blob:')) {
       warnings.push(`${field} is a blob: URL that only this page can read; the hosted API needs a public URL there.`);

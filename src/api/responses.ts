@@ -46,6 +46,23 @@ export interface SystemLoadResponse {
 }
 
 export type ApiResponse = SuccessResponse | ErrorResponse;
+
+/**
+ * An answer of the hosted service that is not the generation shape (a training state, a crop's
+ * URL, a chat reply, super_resolution's single-URL success): its own fields, passed through as
+ * plain JSON with every `key` removed.
+ */
+export interface HostedObject {
+  status?: string;
+  meta?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/**
+ * What any call of the endpoint table may answer: the API's own shapes, the service's object, or
+ * a list (model_list, finetune_list).
+ */
+export type CallResponse = SuccessResponse | ErrorResponse | ProcessingResponse | FailedResponse | SystemLoadResponse | HostedObject | unknown[];
 /** What a generation call may answer: done, failed validation, or (instant_response) still processing. */
 export type GenerationResponse = SuccessResponse | ErrorResponse | ProcessingResponse;
 export type FetchResponse = SuccessResponse | ErrorResponse | ProcessingResponse | FailedResponse;

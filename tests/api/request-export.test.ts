@@ -5,7 +5,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { endpointOf, exportRequest, reproducibleRequest, shellQuote } from '../../src/api/request-export.ts';
+import { endpointOf, exportRequest, hostedUrl, reproducibleRequest, shellQuote } from '../../src/api/request-export.ts';
+import { ENDPOINTS } from '../../src/api/endpoints.ts';
 import { isErrorResponse, validateRequest } from '../../src/api/validate-request.ts';
 
 const request = {
@@ -40,6 +41,20 @@ describe('exportRequest', () => {
   it('POSTs to the hosted v3 endpoint', () => {
     expect(exportRequest('text2img', { prompt: 'p' }).url).toBe('https://stablediffusionapi.com/api/v3/text2img');
     expect(exportRequest('inpaint', { prompt: 'p' }, {}, 'https://example.com/').url).toBe('https://example.com/api/v3/inpaint');
+  });
+
+  it("takes every call's path from the endpoint table, filling path fields instead of sending them twice", () => {
+    for (const entry of ENDPOINTS) {
+      if (/\{/.test(entry.path)) continue;
+      expect(exportRequest(entry.name, {}).url, entry.name).toBe(`https://stablediffusionapi.com${entry.path}`);
+    }
+    expect(exportRequest('outpaint', { image: 'https://x/a.png' }).url).toBe('https://stablediffusionapi.com/api/v6/image_editing/outpaint');
+    expect(hostedUrl('dreambooth', 'https://example.com')).toBe('https://example.com/api/v4/dreambooth');
+    const status = exportRequest('fine_tune_status', { key: 'sk-secret', training_id: 'abc' });
+    expect(status.url).toBe('https://stablediffusionapi.com/api/v3/fine_tune_status/abc');
+    expect(status.body).toEqual({ key: '' });
+    expect(hostedUrl('fine_tune_status')).toBe('https://stablediffusionapi.com/api/v3/fine_tune_status/{training_id}');
+    expect(exportRequest('outpaint', { image: 'blob:http://localhost/x' }).warnings).toEqual([expect.stringContaining('image is a blob: URL')]);
   });
 
   it('makes a curl command whose shell words are the URL and the exact JSON', () => {

@@ -1,7 +1,10 @@
 /**
- * A stand-in for the hosted Stable Diffusion API (v3) on loopback, for unit and browser tests.
- * Its behaviour is picked by markers in the request's prompt, so a page can drive every case
- * through the ordinary calls:
+ * A stand-in for the hosted Stable Diffusion API on loopback, for unit and browser tests. It serves
+ * every path of the endpoint table (src/api/endpoints.ts), answering in the hosted shapes: the
+ * generation shape for image, video and 3D calls, one URL for super_resolution, arrays for the
+ * model lists, the service's own objects for the rest; every call checks the key in the body.
+ * Its behaviour is picked by markers in the request's prompt, or, for any call, in a `mock` field
+ * (`{mock: "[processing:2]"}`), so a page can drive every case through the ordinary calls:
  *   (none)            immediate success; outputs are PNGs this server serves, meta echoes the request
  *   [processing:N]    processing (eta 1), success after N fetches
  *   [failed]          processing, then fetch answers {status:'failed', ...}
@@ -11,6 +14,10 @@
  *   [5xx:N]           HTTP 503 the first N times this prompt arrives, then as without the marker
  *   [http:CODE]       HTTP CODE with a plain-text body       [html]            HTTP 200 with an HTML page
  *   [unexpected]      HTTP 200 JSON without a status         [redirect]        HTTP 307 to another host
+ *   [echo-key]        the answer carries the key back (nested, and inside a string), to test that it is stripped
+ * A queued job is answered by its call's fetch rule (v3 /api/v3/fetch/{id}, v4 /api/v4/dreambooth/fetch
+ * with request_id, v6 /api/v6/<family>/fetch/{id}, training's fine_tune_status/{training_id}), and by
+ * a mock-only /api/v6/llm/fetch/{id} for chat, whose processing answers name it as fetch_result.
  * A wrong or missing key answers {status:'error', message:'Invalid API key'}.
  *
  * Run directly (`npx tsx tests/support/mock-hosted-api.ts --port 4398 [--key K]`) it serves until killed.
@@ -19,6 +26,7 @@ import { closeServer, listenOnLoopback, readBody } from './http-server.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { encode } from 'fast-png';
+import { byName, ENDPOINTS, fetchRequest, type EndpointName, type EndpointSpec } from '../../src/api/endpoints.ts';
 
 export interface MockHostedApiOptions {
   /** 0 (the default) picks a free port. */
@@ -47,10 +55,25 @@ export interface MockHostedApi {
 interface Job {
   fetchesLeft: number;
   outcome: 'success' | 'failed';
-  success: Record<string, unknown>;
+  /** What its processing answers name as fetch_result. */
+  fetchResult: string;
+  /** The answer once done: the generation shape, or the call's own object or list. */
+  success: unknown;
 }
 
 type Json = Record<string, unknown>;
+
+/** A matcher per table path: `{field}` matches one path segment. */
+const ROUTES = ENDPOINTS.map((entry) => ({
+  entry,
+  pattern: new RegExp(`^${entry.path.split(/\{[a-z_0-9]+\}/i).map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('([^/]+)')}$`),
+}));
+
+/** The calls that read a job's state: another call's fetch rule names them. */
+const JOB_READERS = new Set(ENDPOINTS.map((e) => e.fetch).filter((f): f is EndpointName => typeof f === 'string' && f !== 'fetch_result'));
+
+/** Where the mock answers chat's processing jobs (the docs name no such call; the answer's fetch_result points here). */
+const CHAT_FETCH = /^\/api\/v6\/llm\/fetch\/([^/]+)$/;
 
 const CORS_HEADERS = {
   'Access-Control-Allow-Origin': '*',
@@ -89,22 +112,32 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
     // A webhook receiver for the app's webhook tests, and a way for browser tests to read what arrived.
     if (req.method === 'POST' && pathname.startsWith('/webhook/')) return json(res, 200, { received: true });
     if (req.method === 'GET' && pathname === '/_requests') return json(res, 200, requests.filter((r) => r.path !== '/_requests'));
-    if (req.method !== 'POST' || !pathname.startsWith('/api/v3/')) return json(res, 404, { status: 'error', message: `No route ${req.method} ${pathname}` });
+    if (req.method !== 'POST' || !pathname.startsWith('/api/')) return json(res, 404, { status: 'error', message: `No route ${req.method} ${pathname}` });
     if (!isObject(body)) return json(res, 400, { status: 'error', message: 'The body must be a JSON object.' });
     if (body.key !== validKey) return json(res, 200, { status: 'error', message: 'Invalid API key' });
 
-    const route = pathname.slice('/api/v3/'.length);
-    if (route === 'system_load') return json(res, 200, { status: 'ok', queue_num: 0, queue_time: 0 });
-    const fetchMatch = /^fetch\/([^/]+)$/.exec(route);
-    if (fetchMatch) return answerFetch(res, decodeURIComponent(fetchMatch[1]!));
-    if (route === 'text2img' || route === 'img2img' || route === 'inpaint') return answerGeneration(req, res, route, body);
-    return json(res, 404, { status: 'error', message: `Unknown endpoint ${route}` });
+    const chat = CHAT_FETCH.exec(pathname);
+    if (chat) return answerFetch(res, decodeURIComponent(chat[1]!));
+    for (const { entry, pattern } of ROUTES) {
+      const match = pattern.exec(pathname);
+      if (!match) continue;
+      const params = match.slice(1).map((p) => decodeURIComponent(p));
+      if (entry.name === 'system_load') return json(res, 200, { status: 'ok', queue_num: 0, queue_time: 0 });
+      if (JOB_READERS.has(entry.name)) {
+        const id = params[0] ?? String(body.request_id ?? '');
+        // A training id the mock never queued is a run it pretends is done.
+        if (entry.name === 'fine_tune_status' && !jobs.has(id)) return json(res, 200, answerFor(entry, 0, body, params));
+        return answerFetch(res, id);
+      }
+      return answerGeneration(req, res, entry, body, params);
+    }
+    return json(res, 404, { status: 'error', message: `No route ${req.method} ${pathname}` });
   }
 
-  function answerGeneration(req: IncomingMessage, res: ServerResponse, route: string, body: Json): void {
-    const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+  function answerGeneration(req: IncomingMessage, res: ServerResponse, entry: EndpointSpec, body: Json, params: string[]): void {
+    const prompt = `${typeof body.prompt === 'string' ? body.prompt : ''} ${typeof body.mock === 'string' ? body.mock : ''}`;
     const slow = /\[slow:(\d+)\]/.exec(prompt);
-    const answer = () => generation(req, res, route, body, prompt);
+    const answer = () => generation(req, res, entry, body, prompt, params);
     if (!slow) return answer();
     const timer = setTimeout(() => {
       timers.delete(timer);
@@ -113,7 +146,8 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
     timers.add(timer);
   }
 
-  function generation(req: IncomingMessage, res: ServerResponse, route: string, body: Json, prompt: string): void {
+  function generation(req: IncomingMessage, res: ServerResponse, entry: EndpointSpec, body: Json, prompt: string, params: string[]): void {
+    const route = entry.name;
     if (prompt.includes('[drop]')) {
       req.socket.destroy();
       return;
@@ -131,7 +165,7 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
     if (prompt.includes('[html]')) return send(res, 200, '<!doctype html><title>Maintenance</title><p>Back soon.</p>', 'text/html');
     if (prompt.includes('[unexpected]')) return json(res, 200, { hello: 'world' });
     if (prompt.includes('[redirect]')) {
-      res.writeHead(307, { ...CORS_HEADERS, Location: `http://elsewhere.invalid/api/v3/${route}` });
+      res.writeHead(307, { ...CORS_HEADERS, Location: `http://elsewhere.invalid${entry.path}` });
       res.end();
       return;
     }
@@ -148,30 +182,69 @@ export async function startMockHostedApi(options: MockHostedApiOptions = {}): Pr
     }
 
     const id = nextId++;
-    const success = successFor(id, body);
+    const success = answerFor(entry, id, body, params);
+    if (prompt.includes('[echo-key]')) withEchoedKey(success, body.key);
     const processing = /\[processing:(\d+)\]/.exec(prompt);
     const failed = prompt.includes('[failed]');
     if (!processing && !failed) {
       // As the hosted API does, a finished job can be fetched again by id.
-      jobs.set(String(id), { fetchesLeft: 0, outcome: 'success', success });
+      jobs.set(String(id), { fetchesLeft: 0, outcome: 'success', success, fetchResult: fetchResultFor(entry, id) });
       return json(res, 200, success);
     }
-    jobs.set(String(id), { fetchesLeft: failed ? 1 : Math.max(1, Number(processing![1])), outcome: failed ? 'failed' : 'success', success });
-    json(res, 200, processingFor(id, success.meta as Json));
+    jobs.set(String(id), { fetchesLeft: failed ? 1 : Math.max(1, Number(processing![1])), outcome: failed ? 'failed' : 'success', success, fetchResult: fetchResultFor(entry, id) });
+    json(res, 200, processingFor(id, metaOf(success), fetchResultFor(entry, id)));
+  }
+
+  /** The finished answer of a call, in its hosted shape. */
+  function answerFor(entry: EndpointSpec, id: number, body: Json, params: string[]): unknown {
+    const { key: _key, mock: _mock, ...echo } = body;
+    switch (entry.response) {
+      case 'images':
+        return successFor(id, body);
+      case 'image':
+        // v3 super_resolution: `output` is one URL, not a list.
+        return { status: 'success', generationTime: 0.25, id, output: `${base}/output/${sizeOf(body.width)}x${sizeOf(body.height)}/${id}-0.png` };
+      case 'list':
+        return entry.name === 'finetune_list'
+          ? [{ model_id: 'mock-trained', status: 'model_ready', training_id: 'mock-training' }]
+          : [{ model_id: 'mock-model', model_name: 'Mock model', model_category: 'stable_diffusion' }, { model_id: 'mock-xl', model_name: 'Mock XL', model_category: 'stable_diffusion_xl' }];
+      case 'status':
+        if (entry.name === 'fine_tune_status') {
+          return { status: 'success', message: 'training_completed', data: { id: params[0] ?? String(id), status: 'training_completed', eta: 0 } };
+        }
+        return { status: 'success', message: `mock ${entry.name} done`, id, ...Object.fromEntries(params.map((p, i) => [`param_${i}`, p])) };
+      case 'object':
+        if (entry.name === 'uncensored_chat') {
+          const turns = Array.isArray(body.messages) ? body.messages.length : 0;
+          return { status: 'success', message: `mock reply to ${turns} message(s)`, id, meta: echo };
+        }
+        if (entry.name === 'lora_fine_tune' || entry.name === 'fine_tune') {
+          return { status: 'success', messege: 'deploying_gpu', data: { training_id: `mock-training-${id}` }, id };
+        }
+        return { status: 'success', id, link: `${base}/output/64x64/${id}-0.png`, message: `mock ${entry.name}`, meta: echo };
+      case 'system-load':
+        return { status: 'ok', queue_num: 0, queue_time: 0 };
+    }
+  }
+
+  /** The job's fetch URL, as the hosted service puts it in fetch_result. */
+  function fetchResultFor(entry: EndpointSpec, id: number): string {
+    const origin = options.fetchResultOrigin ?? base;
+    const via = entry.fetch === null || entry.fetch === 'fetch_result' ? null : byName(entry.fetch);
+    return via ? `${origin}${fetchRequest(via, id).path}` : `${origin}/api/v6/llm/fetch/${id}`;
   }
 
   function answerFetch(res: ServerResponse, id: string): void {
     const job = jobs.get(id);
     if (!job) return json(res, 200, { status: 'error', message: 'Request not found' });
     job.fetchesLeft--;
-    if (job.fetchesLeft > 0) return json(res, 200, processingFor(Number(id), job.success.meta as Json));
+    if (job.fetchesLeft > 0) return json(res, 200, processingFor(Number(id), metaOf(job.success), job.fetchResult));
     if (job.outcome === 'failed') return json(res, 200, { status: 'failed', id: Number(id), message: 'The mock hosted API failed this job.', output: '' });
     json(res, 200, job.success);
   }
 
-  function processingFor(id: number, meta: Json): Json {
-    const origin = options.fetchResultOrigin ?? base;
-    return { status: 'processing', tip: 'mock', eta: 1, messege: PROCESSING_TEXT, fetch_result: `${origin}/api/v3/fetch/${id}`, id, output: [], meta };
+  function processingFor(id: number, meta: Json, fetchResult: string): Json {
+    return { status: 'processing', tip: 'mock', eta: 1, messege: PROCESSING_TEXT, fetch_result: fetchResult, id, output: [], meta };
   }
 
   function successFor(id: number, body: Json): Json {
@@ -231,6 +304,17 @@ function parseBody(text: string): unknown {
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function metaOf(answer: unknown): Json {
+  return isObject(answer) && isObject(answer.meta) ? answer.meta : {};
+}
+
+/** [echo-key]: the key comes back nested and inside a string, as a careless service might send it. */
+function withEchoedKey(answer: unknown, key: unknown): void {
+  const echo = { key, note: `sent with ${String(key)}` };
+  if (Array.isArray(answer)) answer.push({ debug: echo });
+  else if (isObject(answer)) answer.debug = echo;
 }
 
 /** The hosted API's sizes arrive as strings or numbers; the mock keeps them sane for its PNGs. */
