@@ -15,6 +15,7 @@ import {
 import { isErrorResponse, validateRequest, type GenerationCall, type NormalizedRequest } from './validate-request.ts';
 import { LOCAL_UPSCALER_ID, validateBase64Crop, validateSuperResolution, type SuperResolutionRequest, type UpscaleFactor } from './validate-image-request.ts';
 import { postWebhook, webhookPayload } from './webhook.ts';
+import type { LocalHandlers } from './endpoints.ts';
 import { randomSeed } from '../engine/random.ts';
 import { unetCallsPerImage } from '../engine/schedulers/index.ts';
 import type { BackendChoice } from '../engine/runtime.ts';
@@ -109,6 +110,27 @@ export class LocalClient {
       options.onProgress?.({ ...p, id });
       return (p.phase === 'denoise' || p.phase === 'upscale') && this.runningSignal?.cancelled === true;
     });
+  }
+
+  /** The catalogue this client runs requests on. */
+  get models(): readonly CatalogueEntry[] {
+    return this.options.models;
+  }
+
+  /**
+   * The calls of the endpoint table this client answers beyond text2img, img2img, inpaint, fetch and
+   * system_load: the image-editing calls, and the v4 community-model calls, which are the generation
+   * calls with model_id (plus the v4 fields: upscale, lora_model refused).
+   */
+  handlers(): LocalHandlers {
+    return {
+      outpaint: (r) => this.outpaint(r),
+      super_resolution: (r) => this.superResolution(r),
+      base64_crop: (r) => this.base64Crop(r),
+      dreambooth: (r) => this.text2img(r),
+      dreambooth_img2img: (r) => this.img2img(r),
+      dreambooth_inpaint: (r) => this.inpaint(r),
+    };
   }
 
   get modelInfo(): LoadedModelInfo | null {
