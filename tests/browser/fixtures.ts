@@ -140,8 +140,12 @@ export async function sdapiCall(page: Page, method: 'text2img' | 'img2img' | 'in
 
 export type ApiResult = { status: string; output?: string[]; meta?: Record<string, unknown>; message?: unknown; id?: number; generationTime?: number };
 
-/** Calls window.sdapi.img2img in the page and returns the response plus its output PNGs' bytes (base64). */
-export async function img2img(page: Page, request: unknown, endpoint: 'text2img' | 'img2img' | 'inpaint' = 'img2img'): Promise<{ response: ApiResult; pngs: Buffer[] }> {
+/** Calls window.sdapi.img2img (or another of its image calls) in the page and returns the response plus its output PNGs' bytes. */
+export async function img2img(
+  page: Page,
+  request: unknown,
+  endpoint: 'text2img' | 'img2img' | 'inpaint' | 'outpaint' | 'superResolution' = 'img2img',
+): Promise<{ response: ApiResult; pngs: Buffer[] }> {
   const { response, pngs } = await page.evaluate(async ([req, ep]) => {
     const r = (await window.sdapi![ep](req)) as { status: string; output?: string[] };
     const files: string[] = [];
