@@ -33,7 +33,7 @@ export default defineConfig<BackendOptions>({
       name: 'webgpu',
       // The page's own parts (form, gallery, settings, layout) and the API's fault handling behave the same
       // on either backend; on SwiftShader every UNet call takes seconds, so they run in the wasm project only.
-      testIgnore: /(ui-(form|gallery|settings|quality)|faults)\.spec\.ts$/,
+      testIgnore: /(ui-(form|gallery|settings|quality|editing)|faults)\.spec\.ts$/,
       use: { expectedBackend: 'webgpu', launchOptions: { executablePath, args: [...chromiumArgs(true), offline] } },
     },
     {

@@ -7,15 +7,19 @@ import type { GenerationResponse } from '../api/responses.ts';
 import type { EngineProgress } from '../engine/jobs.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
 
-export type Mode = 'text2img' | 'img2img' | 'inpaint';
+/**
+ * The form's modes. The first three are the hosted calls of the same names; outpaint is the hosted
+ * `outpaint` and upscale its `super_resolution` (modes.ts maps them).
+ */
+export type Mode = 'text2img' | 'img2img' | 'inpaint' | 'outpaint' | 'upscale';
 
-/** The generate form: every API field, the three modes, the init image and the mask editor. */
+/** The generate form: every API field, the modes, the init image and the mask editor. */
 export interface FormHandle {
   /** The request the form describes now (the API's own JSON) and the call it goes to. */
   read(): { endpoint: Mode; request: Record<string, unknown> };
   /** Fills the form from an earlier request ("reuse settings"). */
   load(endpoint: Mode, request: Record<string, unknown>): void;
-  /** Switches to img2img with this image ("use as init image"). */
+  /** Makes this the form's image; from text2img it switches to img2img ("use as init image"). */
   useInitImage(url: string): void;
   /** The selected model changed: take its recommended defaults. */
   applyModelDefaults(entry: CatalogueEntry): void;
@@ -47,6 +51,11 @@ export interface GalleryOptions {
   client: Client;
   onUseAsInit(url: string): void;
   onReuse(endpoint: Mode, request: Record<string, unknown>): void;
+  /**
+   * Runs an upscale of a gallery image (the page's job runner: progress in the results panel, the
+   * result in the gallery); answers when it is done. Without it the gallery offers no Upscale.
+   */
+  onUpscale?(request: Record<string, unknown>): Promise<GenerationResponse>;
 }
 
 /** What the settings dialog keeps (in localStorage) and the client starts with. */

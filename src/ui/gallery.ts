@@ -7,16 +7,19 @@
  * auto mode), which LocalClient never sees, are saved into the same store by `add`.
  *
  * Each card: open large, download the PNG with its A1111 `parameters` text, use as init image,
- * reuse settings, copy as a hosted-API request (JSON and curl, key left empty), delete.
+ * reuse settings, upscale 2× (upscale-action.ts), copy as a hosted-API request (JSON and curl, key
+ * left empty), delete.
  */
 import './styles/gallery.css';
 import { HistoryStore, type HistoryRecord, type HistorySummary } from '../api/history-store.ts';
 import { IMAGE_FIELDS, isImageReference } from '../api/image-reference.ts';
-import { endpointOf, exportRequest, reproducibleRequest } from '../api/request-export.ts';
+import { exportRequest, reproducibleRequest } from '../api/request-export.ts';
 import type { GenerationResponse, SuccessResponse } from '../api/responses.ts';
 import type { GalleryHandle, GalleryOptions, Mode } from './contracts.ts';
 import { formatBytes } from './format.ts';
+import { callOf, modeLabel, modeOf } from './modes.ts';
 import { a1111Parameters, withPngText } from './png-parameters.ts';
+import { createUpscaleAction } from './upscale-action.ts';
 
 /**
  * The contract's options; `client` is optional because the gallery reads the history store
@@ -64,6 +67,8 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
   const lightbox = buildLightbox();
   const requestDialog = buildRequestDialog();
   container.append(storage, status, empty, list, more, lightbox.dialog, requestDialog.dialog);
+  const onUpscale = options.onUpscale;
+  const upscaler = onUpscale ? createUpscaleAction({ container, run: onUpscale, say: (text, isError) => say(text, isError) }) : null;
   /** How many cards the gallery shows: a page, plus a page per "Show older results". */
   let wanted = PAGE_SIZE;
   let hasOlder = false;
@@ -101,7 +106,13 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
     const keep = new Set(summaries.map((s) => s.id));
     for (const item of items.values()) if (!keep.has(item.id)) drop(item);
     // Newest first, as the store lists them; moving existing nodes keeps their images loaded.
-    const place = () => list.replaceChildren(...summaries.flatMap((s) => items.get(s.id)?.el ?? []));
+    const place = () => {
+      // Moving a card takes it out of the document for a moment, which drops its focus: give it back,
+      // so a keyboard user who started an action (an upscale adds a card above) stays where they were.
+      const focused = list.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null;
+      list.replaceChildren(...summaries.flatMap((s) => items.get(s.id)?.el ?? []));
+      if (focused?.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
+    };
     for (const s of summaries) {
       if (items.has(s.id)) continue;
       try {
@@ -158,7 +169,7 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
     const item: Item = {
       id: record.id,
       createdAt: record.createdAt,
-      endpoint: endpointOf(record.request, meta),
+      endpoint: modeOf(record.request, meta),
       request: record.request,
       response,
       images,
@@ -176,11 +187,11 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
     li.className = 'gallery-item';
     li.dataset.id = String(item.id);
     const thumb = el('button', { type: 'button', class: 'gallery-thumb', 'data-action': 'open', 'aria-label': `Open result ${item.id} large` });
-    const img = el('img', { src: item.images[0]?.url ?? '', alt: prompt ? `Generated: ${prompt}` : 'Generated image', loading: 'lazy', decoding: 'async' });
+    const img = el('img', { src: item.images[0]?.url ?? '', alt: altText(item, prompt), loading: 'lazy', decoding: 'async' });
     thumb.append(img);
     if (item.images.length > 1) thumb.append(el('span', { class: 'gallery-count' }, `${item.images.length} images`));
     const info = el('div', { class: 'gallery-info' },
-      el('p', { class: 'gallery-prompt', title: prompt }, prompt || '(no prompt)'),
+      el('p', { class: 'gallery-prompt', title: prompt }, headline(item, prompt)),
       el('p', { class: 'gallery-meta' }, summaryLine(item)),
       el('p', { class: 'gallery-date' }, el('time', { datetime: new Date(item.createdAt).toISOString() }, formatDate(item.createdAt))),
     );
@@ -195,6 +206,9 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
     bar.append(
       button('init', 'Use as init image', 'Start an image-to-image job from this image'),
       button('reuse', 'Reuse settings', 'Put this request back into the form'),
+    );
+    if (upscaler) bar.append(upscaler.button(item.id, imageIndex));
+    bar.append(
       button('api', 'Copy as API request', 'The hosted API request (JSON and curl) for this result, key left empty'),
       button('delete', 'Delete', 'Delete from the gallery and from this device', { class: 'gallery-delete' }),
     );
@@ -252,6 +266,13 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
         say(`The settings of result ${item.id} are back in the form.`);
         return;
       }
+      case 'upscale': {
+        const image = item.images[index] ?? item.images[0];
+        if (!upscaler || !image) return;
+        // The large view would hide the results panel, where the upscale's progress shows.
+        lightbox.dialog.close();
+        return upscaler.upscale({ id: item.id, index, blob: image.blob, url: image.url });
+      }
       case 'api':
         return showRequest(item);
       case 'delete':
@@ -295,10 +316,14 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
     d.title.textContent = `Result ${item.id} · ${modeLabel(item.endpoint)}`;
     const seeds = Array.isArray(meta.seeds) ? meta.seeds : [];
     d.images.replaceChildren(...item.images.map((image, i) => {
-      const caption = el('figcaption', {}, `Image ${i + 1} of ${item.images.length} · seed ${String(seeds[i] ?? meta.seed ?? '?')}`);
+      const seed = seeds[i] ?? meta.seed;
+      // An upscale has no seed of its own.
+      const caption = el('figcaption', {}, `Image ${i + 1} of ${item.images.length}${item.endpoint === 'upscale' && seed === undefined ? '' : ` · seed ${String(seed ?? '?')}`}`);
       const dl = el('button', { type: 'button', 'data-action': 'download', 'data-id': String(item.id), 'data-index': String(i) }, 'Download PNG');
       caption.append(' ', dl);
-      return el('figure', {}, el('img', { src: image.url, alt: `Generated: ${String(meta.prompt ?? '')}` }), caption);
+      // Each image of a multi-image result can be upscaled on its own.
+      if (upscaler && item.images.length > 1) caption.append(' ', upscaler.button(item.id, i));
+      return el('figure', {}, el('img', { src: image.url, alt: altText(item, String(meta.prompt ?? '')) }), caption);
     }));
     d.details.replaceChildren(...details(item).flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
     d.parameters.textContent = a1111Parameters(item.request, meta, 0);
@@ -308,7 +333,7 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
   }
 
   async function showRequest(item: Item): Promise<void> {
-    const out = exportRequest(item.endpoint, item.request, item.response.meta ?? {});
+    const out = exportRequest(callOf(item.endpoint), item.request, item.response.meta ?? {});
     const d = requestDialog;
     d.url.textContent = out.url;
     d.json.textContent = out.json;
@@ -339,7 +364,7 @@ export function mountGallery(container: HTMLElement, options: GalleryMountOption
     while (Date.now() < until) {
       const r = await client.fetch(id).catch(() => null);
       if (!r || r.status !== 'processing') {
-        if (r?.status === 'success') await add(endpointOf(request, r.meta), request, r);
+        if (r?.status === 'success') await add(modeOf(request, r.meta), request, r);
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, Math.max(1_000, r.eta * 1000))));
@@ -448,6 +473,10 @@ function shown(s: HistorySummary): boolean {
 
 function summaryLine(item: Item): string {
   const meta = item.response.meta ?? {};
+  if (item.endpoint === 'upscale') {
+    const from = meta.input_W !== undefined ? ` from ${String(meta.input_W)}×${String(meta.input_H)}` : '';
+    return [`${modeLabel('upscale')} ${String(meta.scale ?? item.request.scale ?? '?')}×${from}`, `${String(meta.W ?? '?')}×${String(meta.H ?? '?')}`].join(' · ');
+  }
   const parts = [modeLabel(item.endpoint), `seed ${String(meta.seed ?? '?')}`, `${String(meta.W ?? item.request.width ?? '?')}×${String(meta.H ?? item.request.height ?? '?')}`];
   if (meta.steps !== undefined) parts.push(`${String(meta.steps)} steps`);
   if (meta.model) parts.push(String(meta.model));
@@ -465,6 +494,8 @@ function details(item: Item): [string, string][] {
     ['Steps', meta.steps],
     ['Guidance scale', meta.guidance_scale],
     ['Strength', meta.strength],
+    ['Overlap', meta.overlap_width !== undefined ? `${String(meta.overlap_width)} px` : undefined],
+    ['Upscaled', meta.scale !== undefined && meta.input_W !== undefined ? `${String(meta.scale)}× from ${String(meta.input_W)}×${String(meta.input_H)}` : undefined],
     ['Scheduler', meta.scheduler],
     ['Model', meta.model],
     ['Ran on', [meta.runtime, meta.backend].filter(Boolean).join(' / ') || undefined],
@@ -475,8 +506,15 @@ function details(item: Item): [string, string][] {
   return rows.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [k, String(v)]);
 }
 
-function modeLabel(mode: Mode): string {
-  return mode === 'text2img' ? 'text to image' : mode === 'img2img' ? 'image to image' : 'inpaint';
+/** The card's first line: the prompt, or what an upscale (which has none) did. */
+function headline(item: Item, prompt: string): string {
+  if (item.endpoint === 'upscale' && !prompt) return `Upscaled ${String(item.response.meta?.scale ?? item.request.scale ?? '')}×`;
+  return prompt || '(no prompt)';
+}
+
+function altText(item: Item, prompt: string): string {
+  if (item.endpoint === 'upscale') return `Upscaled ${String(item.response.meta?.scale ?? '')}× (result ${item.id})`;
+  return prompt ? `Generated: ${prompt}` : 'Generated image';
 }
 
 function formatDate(ms: number): string {

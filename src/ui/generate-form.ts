@@ -1,17 +1,21 @@
 /**
- * The generate form: one form, three modes (text to image, image to image, inpaint), every field
- * of the hosted API, read into that API's own request JSON for the selected mode. Ctrl/Cmd+Enter
- * generates and Esc cancels from anywhere on the page.
+ * The generate form: one form, five modes (text to image, image to image, inpaint, and the
+ * image-editing outpaint and upscale of editing-fields.ts), every field of the hosted API, read
+ * into that API's own request JSON for the selected mode's call. Ctrl/Cmd+Enter generates and Esc
+ * cancels from anywhere on the page.
  */
 import './styles/form.css';
 import type { GenerationResponse } from '../api/responses.ts';
 import { supportedSchedulerNames } from '../engine/schedulers/index.ts';
 import type { CatalogueEntry } from '../models/catalogue.ts';
 import type { FormHandle, FormOptions, Mode } from './contracts.ts';
+import { addEditingFields } from './editing-fields.ts';
+import { fittedSize } from '../engine/outpaint-canvas.ts';
 import { mountInitImageInput } from './init-image-input.ts';
 import { mountMaskEditor } from './mask-editor.ts';
+import { MODES } from './modes.ts';
 
-export const MODES: readonly Mode[] = ['text2img', 'img2img', 'inpaint'];
+export { MODES };
 
 /** The form's handle: the shared contract plus what only the page around it needs. */
 export interface GenerateFormHandle extends FormHandle {
@@ -44,6 +48,8 @@ const text = (v: unknown): string => (v === null || v === undefined ? '' : Strin
 export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): GenerateFormHandle {
   const $ = <T extends HTMLElement>(id: string) => form.querySelector<T>(`#${id}`)!;
   const input = (id: string) => $<HTMLInputElement>(id);
+  // Before the tabs are read: it adds the editing modes' tabs.
+  const editing = addEditingFields(form);
   const tabs = Array.from(form.querySelectorAll<HTMLButtonElement>('[role="tab"][data-mode]'));
   const panel = $<HTMLElement>('form-fields');
   const message = $<HTMLElement>('form-message');
@@ -77,6 +83,7 @@ export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): 
       for (const c of controls) (c as HTMLInputElement).disabled = !on;
     }
     form.dataset.mode = next;
+    editing.modeChanged(next);
     say('');
   };
   for (const tab of tabs) tab.addEventListener('click', () => setMode(tab.dataset.mode as Mode));
@@ -97,7 +104,10 @@ export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): 
   const maskEditor = mountMaskEditor($('mask-editor'), () => say(''));
   form.addEventListener('input', () => say(''));
   const init = mountInitImageInput($('init-fieldset'), {
-    onImage: (image) => maskEditor.setImage(image),
+    onImage: (image) => {
+      maskEditor.setImage(image);
+      editing.imageChanged(image);
+    },
     onImageGiven: () => mode === 'text2img' && setMode('img2img'),
   });
 
@@ -152,6 +162,14 @@ export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): 
   const yesNo = (id: string) => (input(id).checked ? 'yes' : 'no');
 
   const read = (): { endpoint: Mode; request: Record<string, unknown> } => {
+    // super_resolution's own fields, in the hosted docs' order: no prompt, no model.
+    if (mode === 'upscale') {
+      return {
+        endpoint: mode,
+        request: { key: '', url: init.value(), scale: editing.scale(), face_enhance: 'no', base64: 'no', webhook: null, track_id: null },
+      };
+    }
+    if (mode === 'outpaint') return { endpoint: mode, request: readOutpaint() };
     const request: Record<string, unknown> = {
       key: '',
       prompt: value('prompt'),
@@ -179,8 +197,44 @@ export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): 
     return { endpoint: mode, request };
   };
 
+  /** The hosted outpaint call's fields (and the local extensions the form has), in its docs' order. */
+  const readOutpaint = (): Record<string, unknown> => {
+    const request: Record<string, unknown> = {
+      key: '',
+      prompt: value('prompt'),
+      negative_prompt: value('negative_prompt'),
+      image: init.value(),
+      width: value('width'),
+      height: value('height'),
+      overlap_width: editing.overlapWidth(),
+      num_inference_steps: value('num_inference_steps'),
+      guidance_scale: numberOrNull('guidance_scale'),
+      seed: numberOrNull('seed'),
+      webhook: null,
+      track_id: null,
+    };
+    if (scheduler.value) request.scheduler = scheduler.value;
+    if (input('use_karras_sigmas').checked) request.use_karras_sigmas = 'yes';
+    request.base64 = 'no';
+    return request;
+  };
+
   /** What the API would refuse anyway, said before a job is queued. */
   const problem = (request: Record<string, unknown>): string | null => {
+    if (mode === 'upscale') return request.url ? null : 'Give an image to upscale: a URL, a file, or drop or paste one.';
+    if (mode === 'outpaint') {
+      if (!request.image) return 'Give an image to extend: a URL, a file, or drop or paste one.';
+      const image = init.loaded();
+      const w = Number(request.width);
+      const h = Number(request.height);
+      if (image && w > 0 && h > 0) {
+        const drawn = fittedSize(image.width, image.height, w, h);
+        if (drawn.width === w && drawn.height === h) {
+          return `The image (${image.width}×${image.height}) already fills a ${w}×${h} canvas: make the width or the height larger to extend it.`;
+        }
+      }
+      return null;
+    }
     if (mode !== 'text2img' && !request.init_image) return 'Give an init image: a URL, a file, or drop or paste one.';
     if (mode === 'inpaint') {
       const mask = maskEditor.bitmap();
@@ -221,6 +275,14 @@ export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): 
   const load = (endpoint: Mode, request: Record<string, unknown>) => {
     setMode(MODES.includes(endpoint) ? endpoint : 'text2img');
     const r = request;
+    // Each call names its image differently: init_image, outpaint's image, super_resolution's url.
+    const image = [r.init_image, r.image, r.url].find((v): v is string => typeof v === 'string' && v !== '');
+    editing.load(mode, r);
+    if (mode === 'upscale') {
+      // An upscale request has no prompt or generation fields: the form keeps the ones it has.
+      if (image) init.set(image);
+      return;
+    }
     $<HTMLTextAreaElement>('prompt').value = text(r.prompt);
     input('negative_prompt').value = text(r.negative_prompt);
     if (r.width !== undefined || r.height !== undefined) setSize(text(r.width ?? input('width').value), text(r.height ?? input('height').value));
@@ -234,7 +296,7 @@ export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): 
     input('use_karras_sigmas').checked = flagValue(r.use_karras_sigmas);
     input('enhance_prompt').checked = flagValue(r.enhance_prompt);
     input('safety_checker').checked = flagValue(r.safety_checker);
-    if (typeof r.init_image === 'string' && r.init_image) init.set(r.init_image);
+    if (image) init.set(image);
     if (typeof r.mask_image === 'string' && r.mask_image) {
       void maskEditor.loadMask(r.mask_image).catch(() => say('The mask of that request could not be loaded; paint it again.'));
     }
@@ -245,6 +307,7 @@ export function mountGenerateForm(form: HTMLFormElement, options: FormOptions): 
     load,
     useInitImage(url) {
       init.set(url, 'From the results');
+      // Outpaint and upscale take an image too: they keep their mode.
       if (mode === 'text2img') setMode('img2img');
       $<HTMLElement>('init-fieldset').scrollIntoView({ block: 'nearest' });
     },

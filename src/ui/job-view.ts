@@ -1,7 +1,7 @@
 /**
- * The running job and its results: step k of N, elapsed time and ETA, a live preview of the
- * latents (TAESD or the linear approximation, drawn as the engine sends them), a Cancel button,
- * and the images when it is done.
+ * The running job and its results: step k of N (tile k of N for an upscale), elapsed time and ETA,
+ * a live preview of the latents (TAESD or the linear approximation, drawn as the engine sends them),
+ * a Cancel button, and the images when it is done.
  */
 import './styles/job-view.css';
 import type { JobViewHandle, JobViewOptions, Mode } from './contracts.ts';
@@ -64,6 +64,8 @@ export function mountJobView(root: HTMLElement, options: JobViewOptions): JobVie
   let done = 0;
   let total = 0;
   let lastStep = '';
+  /** What `done` and `total` count, for the cancelled message: steps, or an upscale's tiles. */
+  let unit: 'step' | 'tile' = 'step';
   let timer: ReturnType<typeof setInterval> | null = null;
   let cancelling = false;
 
@@ -111,7 +113,7 @@ export function mountJobView(root: HTMLElement, options: JobViewOptions): JobVie
   let aspect = 1;
 
   return {
-    start(_endpoint: Mode, request: Record<string, unknown>) {
+    start(endpoint: Mode, request: Record<string, unknown>) {
       const w = Number(request.width);
       const h = Number(request.height);
       aspect = w > 0 && h > 0 ? w / h : 1;
@@ -121,10 +123,12 @@ export function mountJobView(root: HTMLElement, options: JobViewOptions): JobVie
       done = 0;
       total = 0;
       lastStep = '';
+      unit = endpoint === 'upscale' ? 'tile' : 'step';
       cancelling = false;
       delete status.dataset.state;
       canvas.hidden = true;
-      caption.textContent = '';
+      // An upscale has no latents to preview: the box says so rather than staying blank.
+      caption.textContent = endpoint === 'upscale' ? 'An upscale has no live preview' : '';
       delete canvas.dataset.step;
             cancel.disabled = false;
       setStatus('Starting…');
@@ -149,6 +153,22 @@ export function mountJobView(root: HTMLElement, options: JobViewOptions): JobVie
         tick();
       } else if (p.phase === 'decode') {
         if (!cancelling) setStatus(`${p.samples > 1 ? `Image ${p.sample} of ${p.samples}: ` : ''}decoding`);
+      } else if (p.phase === 'upscale') {
+        // A generation's `upscale` field also upscales after its steps: its tiles get the bar to themselves.
+        if (unit !== 'tile') {
+          unit = 'tile';
+          firstStepAt = null; // the steps' pace says nothing about the tiles'
+        }
+        total = p.tiles;
+        done = p.tile;
+        if (firstStepAt === null) {
+          firstStepAt = performance.now() / 1000;
+          firstDone = done;
+        }
+        bar.classList.remove('idle');
+        bar.value = p.tiles > 0 ? p.tile / p.tiles : 0;
+        if (!cancelling) setStatus(`Upscaling: tile ${p.tile} of ${p.tiles}`);
+        tick();
       }
     },
     finish(response) {
@@ -169,7 +189,7 @@ export function mountJobView(root: HTMLElement, options: JobViewOptions): JobVie
         const text = typeof m === 'string' ? m : Object.values(m).flat().join(' ');
         if (cancelling || /cancel/i.test(text)) {
           // the last preview stays: it shows how far the run got
-          setStatus(`Cancelled ${done > 0 ? `after step ${done} of ${total}` : 'before the first step'} (the request was cancelled)`);
+          setStatus(`Cancelled ${done > 0 ? `after ${unit} ${done} of ${total}` : `before the first ${unit}`} (the request was cancelled)`);
           status.dataset.state = 'cancelled';
           return;
         }
@@ -177,17 +197,23 @@ export function mountJobView(root: HTMLElement, options: JobViewOptions): JobVie
         return;
       }
             const results = root.querySelector('#results')!;
+      const meta = response.meta;
+      // An upscale (super_resolution) has a scale where a generation has a prompt and a seed.
+      const upscaled = meta.scale !== undefined && meta.seed === undefined;
       for (const url of response.output) {
         const fig = document.createElement('figure');
         const img = document.createElement('img');
         img.src = url;
-        img.alt = `Generated: ${String(response.meta.prompt)}`;
+        img.alt = upscaled ? `Upscaled ${String(meta.scale)}×` : `Generated: ${String(meta.prompt)}`;
         const cap = document.createElement('figcaption');
-        cap.textContent = `seed ${String(response.meta.seed)} · ${response.meta.W}×${response.meta.H} · ${response.generationTime}s`;
+        const what = upscaled ? `upscaled ${String(meta.scale)}×` : `seed ${String(meta.seed)}`;
+        cap.textContent = `${what} · ${String(meta.W)}×${String(meta.H)} · ${response.generationTime}s`;
         fig.append(img, cap);
         results.prepend(fig);
       }
-      setStatus(`Done in ${response.generationTime}s on ${String(response.meta.backend ?? response.meta.runtime)}${loopNote(response.meta.timings)}`);
+      // An upscale reports no backend (its runtime says local), and "on local" reads as a typo.
+      const where = meta.backend ?? (meta.runtime === 'local' ? 'this device' : meta.runtime);
+      setStatus(`Done in ${response.generationTime}s on ${String(where)}${loopNote(meta.timings)}`);
     },
   };
 }

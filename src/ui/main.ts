@@ -1,6 +1,7 @@
 /**
  * The page: starts the client, shows the backend and why, loads the model with progress, and
- * drives img2img from the form. It also exposes the client as `window.sdapi` for scripts.
+ * runs the form's jobs and the gallery's upscales one at a time. It also exposes the client as
+ * `window.sdapi` for scripts.
  */
 import './pwa.ts';
 import { createClient, type Client, type ClientMode } from '../api/create-client.ts';
@@ -13,6 +14,9 @@ import { mountGenerateForm } from './generate-form.ts';
 import { mountJobView } from './job-view.ts';
 import { mountGallery } from './gallery.ts';
 import { loadSettings, mountSettings, resolveConnection } from './settings.ts';
+import type { Mode } from './contracts.ts';
+import type { GenerationResponse } from '../api/responses.ts';
+import { runMode } from './modes.ts';
 import { endpointHost, mountEndpointGuard } from './endpoint-guard.ts';
 
 declare global {
@@ -127,30 +131,44 @@ async function start(): Promise<Client> {
   return client;
 }
 
-const jobView = mountJobView($('job-panel'), { onCancel: () => window.sdapi?.cancel() });
-const form = mountGenerateForm($<HTMLFormElement>('generate-form'), {
-  onCancel: () => window.sdapi?.cancel(),
-  async onSubmit(endpoint, request) {
+/** The job the page shows now; the next waits for it, so the results panel follows one job at a time. */
+let running: Promise<unknown> = Promise.resolve();
+
+/** Runs a job from the form or the gallery: progress and results in the results panel, then the gallery. */
+function runJob(mode: Mode, request: Record<string, unknown>): Promise<GenerationResponse> {
+  const run = async (): Promise<GenerationResponse> => {
     const client = window.sdapi;
-    if (!client) return;
-    const withModel = { ...request, model_id: modelPanel?.selected ?? null };
+    if (!client) return { status: 'error', message: 'The engine has not started yet.' };
+    // The upscaler is the only one there is: a model id would name a diffusion model it refuses.
+    const withModel = mode === 'upscale' ? request : { ...request, model_id: modelPanel?.selected ?? null };
     form.setBusy(true);
-    jobView.start(endpoint, withModel);
+    jobView.start(mode, withModel);
     try {
-      const response = await client[endpoint](withModel);
+      const response = await runMode(client, mode, withModel);
       jobView.finish(response);
       form.showResult(response);
-      void gallery.add(endpoint, withModel, response);
+      void gallery.add(mode, withModel, response);
+      return response;
     } finally {
       form.setBusy(false);
     }
-  },
+  };
+  const job = running.then(run, run);
+  running = job.catch(() => undefined);
+  return job;
+}
+
+const jobView = mountJobView($('job-panel'), { onCancel: () => window.sdapi?.cancel() });
+const form = mountGenerateForm($<HTMLFormElement>('generate-form'), {
+  onCancel: () => window.sdapi?.cancel(),
+  onSubmit: (mode, request) => void runJob(mode, request),
 });
 const gallery = mountGallery($('gallery-panel'), {
   // The client starts later (start()); the gallery needs it only to follow "processing" answers.
   get client() { return window.sdapi; },
   onUseAsInit: (url) => form.useInitImage(url),
   onReuse: (endpoint, request) => form.load(endpoint, request),
+  onUpscale: (request) => runJob('upscale', request),
 });
 mountSettings($<HTMLDialogElement>('settings-dialog'), $<HTMLButtonElement>('open-settings'), {
   active: resolveConnection(params, loadSettings()),

@@ -151,7 +151,7 @@ test.describe('the generate form', () => {
   test.afterAll(async () => page?.close());
 
   test('mode tabs work from the keyboard and read() carries only that mode\'s fields', async () => {
-    await expect(page.locator('[role="tablist"] [role="tab"]')).toHaveCount(3);
+    await expect(page.locator('[role="tablist"] [role="tab"]')).toHaveCount(5);
     await expect(page.locator('#mode-img2img')).toHaveAttribute('aria-selected', 'true');
     await page.focus('#mode-img2img');
     await page.keyboard.press('ArrowRight');
@@ -161,6 +161,7 @@ test.describe('the generate form', () => {
     expect((await readForm(page)).endpoint).toBe('inpaint');
     expect(Object.keys((await readForm(page)).request)).toEqual(expect.arrayContaining(['init_image', 'mask_image', 'strength']));
 
+    await page.keyboard.press('End');
     await page.keyboard.press('ArrowRight'); // wraps around
     await expect(page.locator('#mode-text2img')).toHaveAttribute('aria-selected', 'true');
     await expect(page.locator('#init-fieldset')).toBeHidden();
@@ -171,7 +172,7 @@ test.describe('the generate form', () => {
     expect(t2i.request).toMatchObject({ key: '', prompt: 'a cat sitting on a bench', safety_checker: 'no', enhance_prompt: 'no', base64: 'no', webhook: null, track_id: null });
 
     await page.keyboard.press('End');
-    await expect(page.locator('#mode-inpaint')).toHaveAttribute('aria-selected', 'true');
+    await expect(page.locator('#mode-upscale')).toHaveAttribute('aria-selected', 'true');
     await page.keyboard.press('Home');
     await page.keyboard.press('ArrowRight');
     await expect(page.locator('#mode-img2img')).toHaveAttribute('aria-selected', 'true');
