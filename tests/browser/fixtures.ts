@@ -201,3 +201,13 @@ export async function pngFromPage(page: Page, width: number, height: number, col
   return Buffer.from(b64, 'base64');
 }
 
+/** The bytes behind a blob:/data: URL in the page. */
+export async function bytesOf(page: Page, url: string): Promise<Buffer> {
+  const b64 = await page.evaluate(async (u) => {
+    const bytes = new Uint8Array(await (await fetch(u)).arrayBuffer());
+    let s = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s);
+  }, url);
+  return Buffer.from(b64, 'base64');
+}

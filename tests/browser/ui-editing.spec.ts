@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Locator, Page } from '@playwright/test';
-import { decodePng, expect, openApp, serve, test, testImagePng } from './fixtures.ts';
+import { bytesOf, decodePng, expect, openApp, serve, test, testImagePng } from './fixtures.ts';
 
 interface Call {
   method: string;
@@ -56,17 +56,6 @@ async function nthCall(page: Page, n: number): Promise<Call> {
   const call = (await calls(page))[n - 1];
   expect(call.response.status, JSON.stringify(call.response.message)).toBe('success');
   return call;
-}
-
-/** The bytes behind a blob:/data: URL in the page. */
-async function bytesOf(page: Page, url: string): Promise<Buffer> {
-  const b64 = await page.evaluate(async (u) => {
-    const bytes = new Uint8Array(await (await fetch(u)).arrayBuffer());
-    let s = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  }, url);
-  return Buffer.from(b64, 'base64');
 }
 
 const naturalSize = (img: Locator) => img.evaluate((i: HTMLImageElement) => i.decode().then(() => [i.naturalWidth, i.naturalHeight]));

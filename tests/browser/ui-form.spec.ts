@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Page } from '@playwright/test';
 import { encode } from 'fast-png';
-import { decodePng, expect, openApp, test, type Pixels } from './fixtures.ts';
+import { bytesOf, decodePng, expect, openApp, test, type Pixels } from './fixtures.ts';
 
 interface Call {
   endpoint: string;
@@ -67,17 +67,6 @@ async function recordCalls(page: Page): Promise<void> {
 
 const calls = (page: Page) => page.evaluate(() => window.__calls ?? []);
 const readForm = (page: Page) => page.evaluate(() => window.sdForm!.read());
-
-/** The bytes behind a blob:/data: URL in the page. */
-async function bytesOf(page: Page, url: string): Promise<Buffer> {
-  const b64 = await page.evaluate(async (u) => {
-    const bytes = new Uint8Array(await (await fetch(u)).arrayBuffer());
-    let s = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-    return btoa(s);
-  }, url);
-  return Buffer.from(b64, 'base64');
-}
 
 /** Grey value of each pixel (the masks are greyscale; RGB ones are read by their red channel). */
 const grey = (img: Pixels, x: number, y: number) => img.data[(y * img.width + x) * img.channels];
